@@ -1,0 +1,47 @@
+"""Redis key layout. Every key derives from the stream key, so two deployments (or two
+test runs) on one Redis never see each other's data.
+
+=============================  ======  ====================================================
+key                            type    holds
+=============================  ======  ====================================================
+``{stream}``                   stream  one entry per payload, field ``payload`` = JSON;
+                                       trimmed to 24 h by entry time (XADD MINID); no TTL
+``{stream}:latest``            hash    sensor -> JSON ``{"value", "timestamp", "entry_id"}``
+``{stream}:dead``              stream  dead letters: ``entry_id``, ``reason``, original fields
+``{stream}:episodes:open``     hash    condition key -> id of its open anomaly episode
+``{stream}:stats:*``           ...     tier 2 rolling-window statistics
+``{stream}:model:*``           ...     tier 2 IsolationForest model and its metadata
+=============================  ======  ====================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CONSUMER_GROUP = "analyzer"
+PAYLOAD_FIELD = "payload"
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """The keys of one deployment, derived from its stream key."""
+
+    stream: str
+
+    @property
+    def latest(self) -> str:
+        return f"{self.stream}:latest"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.stream}:dead"
+
+    @property
+    def open_episodes(self) -> str:
+        return f"{self.stream}:episodes:open"
+
+    def stats(self, suffix: str) -> str:
+        return f"{self.stream}:stats:{suffix}"
+
+    def model(self, suffix: str) -> str:
+        return f"{self.stream}:model:{suffix}"
