@@ -1,0 +1,143 @@
+"""What each tier says about a payload, and the analysis document stored in ``anomaly_results``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+
+class AlarmType(StrEnum):
+    OK = "OK"
+    LOW = "Low"
+    HIGH = "High"
+    LOW_LOW = "Low-Low"
+    HIGH_HIGH = "High-High"
+
+
+class SensorStatus(StrEnum):
+    NORMAL = "Normal"
+    ANOMALY = "Anomaly"
+
+
+class Severity(StrEnum):
+    """Ordered from most to least urgent; ``rank`` gives a comparable number."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return {"critical": 4, "high": 3, "medium": 2, "low": 1}[self.value]
+
+
+class FinalStatus(StrEnum):
+    NORMAL = "normal"
+    ANOMALY = "anomaly"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HeuristicSensorResult(_Frozen):
+    value: float
+    alarm_type: AlarmType
+    status: SensorStatus
+    #: The limit that was crossed (``None`` when OK).
+    limit: float | None = None
+    context: str
+
+
+class TierBlock(_Frozen):
+    timestamp: AwareDatetime
+    method: str
+    processing_time_ms: float = Field(ge=0)
+
+
+class HeuristicBlock(TierBlock):
+    method: str = "alarm_limits"
+    results: dict[str, HeuristicSensorResult]
+
+
+StatisticalStatus = Literal["Normal", "Anomaly", "insufficient_history", "stuck", "not_updated"]
+
+
+class StatisticalSensorResult(_Frozen):
+    value: float
+    mean: float | None = None
+    std: float | None = None
+    z_score: float | None = None
+    status: StatisticalStatus
+    context: str = ""
+
+
+class StatisticalBlock(TierBlock):
+    method: str = "zscore_24h"
+    results: dict[str, StatisticalSensorResult]
+
+
+class MLResult(_Frozen):
+    #: Per-sensor contribution to the anomaly score (larger = drives it more).
+    values: dict[str, float]
+    #: Calibrated anomaly score in 0..1 (share of the training window that is less anomalous).
+    score: float = Field(ge=0, le=1)
+    raw_score: float
+    threshold: float = Field(ge=0, le=1)
+    status: Literal["Normal", "Anomaly", "no_model", "refused_model"]
+    model_version: str | None = None
+
+
+class MLBlock(TierBlock):
+    method: str = "isolation_forest"
+    results: MLResult
+
+
+class LLMContext(_Frozen):
+    """Operator-facing context written by tier 3 for an anomaly episode."""
+
+    provider: str
+    model: str
+    summary: str
+    likely_causes: list[str]
+    recommended_actions: list[str]
+    generated_at: AwareDatetime
+    #: True when written by the offline provider from tier 1/2 evidence, not by a language model.
+    offline: bool = False
+    #: Severity of the episode when this context was written (asked again on escalation).
+    for_severity: Severity
+
+
+class AnalysisResult(_Frozen):
+    """One analysed payload, stored in ``anomaly_results``. ``id`` is the stream entry id, so a
+    replayed entry overwrites its own result."""
+
+    id: str
+    source_entry_id: str
+    timestamp: AwareDatetime
+    #: Partition key: the reading's UTC day, ``YYYY-MM-DD``.
+    day: str
+    raw_data: dict[str, float]
+    unknown_sensors: list[str] = Field(default_factory=list)
+    heuristic: HeuristicBlock
+    statistical: StatisticalBlock | None = None
+    ml: MLBlock | None = None
+    final_status: FinalStatus
+    severity_level: Severity | None = None
+    overall_confidence: float = Field(ge=0, le=1)
+    #: Sensors any tier flagged, for queries by sensor.
+    anomalous_sensors: list[str] = Field(default_factory=list)
+    #: Episodes this reading opened or updated.
+    episode_ids: list[str] = Field(default_factory=list)
+    analyzed_at: AwareDatetime
+
+
+def day_bucket(moment: datetime) -> str:
+    """The ``anomaly_results`` partition key of a reading time."""
+    from datetime import UTC
+
+    return moment.astimezone(UTC).strftime("%Y-%m-%d")
