@@ -24,8 +24,8 @@ def redis_url_from_connection_string(value: str) -> str:
     Accepts ``redis://`` / ``rediss://`` URLs unchanged, and Azure's StackExchange.Redis form
     ``host:port,password=...,ssl=True,abortConnect=False``.
 
-    >>> redis_url_from_connection_string("cache.redis.cache.windows.net:6380,password=p@ss,ssl=True,abortConnect=False")
-    'rediss://:p%40ss@cache.redis.cache.windows.net:6380/0'
+    >>> redis_url_from_connection_string("cache.example.net:6380,password=p@ss,ssl=True,abortConnect=False")
+    'rediss://:p%40ss@cache.example.net:6380/0'
     >>> redis_url_from_connection_string("redis://localhost:6379/2")
     'redis://localhost:6379/2'
     """

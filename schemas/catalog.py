@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -29,7 +30,7 @@ class SensorSpec(BaseModel):
     @model_validator(mode="after")
     def _limits_in_order(self) -> Self:
         present = [(n, getattr(self, n)) for n in LIMIT_ORDER if getattr(self, n) is not None]
-        for (lower_name, lower), (upper_name, upper) in zip(present, present[1:], strict=False):
+        for (lower_name, lower), (upper_name, upper) in pairwise(present):
             if not lower < upper:
                 shown = ", ".join(f"{n}={v:g}" for n, v in present)
                 raise ValueError(

@@ -1,0 +1,1 @@
+"""The analysis tiers: heuristic (alarm limits), statistical (24 h window, IsolationForest), LLM context."""
