@@ -1,0 +1,1 @@
+"""The analyzer's HTTP service (FastAPI): analyze, ingest, sweep, health."""

@@ -1,0 +1,61 @@
+"""The analyzer's FastAPI app: wires routers, error handlers and the lifespan; nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import ORJSONResponse
+
+from analyzer.api.routes import analyze, health, ingest, sweep
+from analyzer.services import Services, open_services
+from analyzer.settings import Settings, get_settings
+from analyzer.store.protocol import InvalidContinuationError, StoreError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The app. Pass ``services`` to share already-open ones (``sensor-analyzer run``)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        app.state.services = services or await open_services(settings or get_settings())
+        stop = asyncio.Event()
+        training = None
+        tier2 = app.state.services.pipeline.statistical
+        if owned and tier2 is not None:
+            training = asyncio.create_task(tier2.run_training(stop), name="tier2-training")
+        try:
+            yield
+        finally:
+            stop.set()
+            if training is not None:
+                await training
+            if owned:
+                await app.state.services.close()
+
+    app = FastAPI(
+        title="Sensor analyzer",
+        version="0.1.0",
+        summary="Three-tier analysis of industrial sensor payloads",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+    )
+    for module in (health, ingest, analyze, sweep):
+        app.include_router(module.router)
+
+    @app.exception_handler(InvalidContinuationError)
+    async def _bad_continuation(_: Request, error: InvalidContinuationError) -> ORJSONResponse:
+        return ORJSONResponse({"detail": str(error)}, status_code=status.HTTP_400_BAD_REQUEST)
+
+    @app.exception_handler(StoreError)
+    async def _store_unavailable(_: Request, error: StoreError) -> ORJSONResponse:
+        log.error("store error: %s", error)
+        return ORJSONResponse({"detail": f"store unavailable: {error}"}, status_code=503)
+
+    return app

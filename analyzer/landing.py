@@ -1,0 +1,83 @@
+"""Landing payloads in Redis, as the production feed (Microsoft Fabric) does.
+
+Each payload becomes one stream entry (field ``payload`` = the JSON document) added with ``XADD``
+and the stream trimmed in the same command to the last 24 hours *by entry time* (``MINID``), not
+by count: a feed that slows down keeps its whole day. The latest value and time of every sensor go
+to the hash ``{stream}:latest`` for the dashboard's live view. The stream key never gets a TTL: the
+consumer groups live inside it.
+
+Invalid payloads are refused before anything is written, with a message naming the problem.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from analyzer.keys import PAYLOAD_FIELD, RedisKeys
+from analyzer.reading import PayloadError, Reading, TimeBounds, decode_json, to_reading
+from analyzer.sensors import SensorIndex
+from analyzer.settings import Settings
+from schemas.payload import wire_timestamp
+
+
+class Lander:
+    """Validates payloads and lands them on the stream."""
+
+    def __init__(self, redis: Redis, keys: RedisKeys, index: SensorIndex, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.index = index
+        self.window = timedelta(seconds=settings.window_s)
+        self.future_skew = timedelta(seconds=settings.max_future_skew_s)
+        self.max_bytes = settings.max_payload_bytes
+        self.max_sensors = settings.max_sensors_per_payload
+
+    def validate(self, document: Any, *, now: datetime | None = None) -> Reading:
+        """Check one payload object; raises :class:`PayloadError` naming the problem."""
+        if not isinstance(document, dict):
+            raise PayloadError(f"payload must be a JSON object, got {type(document).__name__}")
+        size = len(orjson.dumps(document))
+        if size > self.max_bytes:
+            raise PayloadError(f"payload is {size} bytes; the limit is {self.max_bytes} bytes")
+        bounds = TimeBounds(now or datetime.now(UTC), self.window, self.future_skew)
+        return to_reading(document, "0-0", self.index, max_sensors=self.max_sensors, bounds=bounds)
+
+    def validate_json(self, text: bytes | str) -> Reading:
+        return self.validate(decode_json(text, max_bytes=self.max_bytes))
+
+    async def land(self, readings: Sequence[Reading]) -> list[str]:
+        """Land validated readings in one round trip; returns the stream entry ids in order."""
+        if not readings:
+            return []
+        min_id = f"{int((time.time() - self.window.total_seconds()) * 1000)}-0"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for reading in readings:
+                document = {"timestamp": wire_timestamp(reading.timestamp), **reading.raw}
+                pipe.xadd(self.keys.stream, {PAYLOAD_FIELD: orjson.dumps(document)}, minid=min_id, approximate=False)
+            entry_ids: list[str] = [str(i) for i in await pipe.execute()]
+            for reading, entry_id in zip(readings, entry_ids, strict=True):
+                stamp = wire_timestamp(reading.timestamp)
+                latest = {
+                    name: orjson.dumps({"value": value, "timestamp": stamp, "entry_id": entry_id})
+                    for name, value in reading.raw.items()
+                }
+                pipe.hset(self.keys.latest, mapping=latest)  # type: ignore[arg-type]
+            await pipe.execute()
+        return entry_ids
+
+    async def land_documents(self, documents: Sequence[Any]) -> list[str]:
+        """Validate every document first and land them only if all are valid."""
+        readings = []
+        for position, document in enumerate(documents):
+            try:
+                readings.append(self.validate(document))
+            except PayloadError as error:
+                where = f"payload {position}: " if len(documents) > 1 else ""
+                raise PayloadError(f"{where}{error}") from None
+        return await self.land(readings)
