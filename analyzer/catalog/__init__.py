@@ -54,7 +54,7 @@ def load_catalog(path: Path | str | None = None) -> SensorCatalog:
     if path is None:
         from analyzer.settings import Settings  # read fresh so tests can change SENSOR_CATALOG
 
-        path = Settings().sensor_catalog
+        path = Settings().sensor_catalog  # type: ignore[call-arg]  # all fields have defaults
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -72,7 +72,8 @@ def parse_catalog(text: str, *, source: str = "<string>") -> SensorCatalog:
     ...               '"description": "t", "low": 5, "high": 1}]}')
     Traceback (most recent call last):
     ...
-    analyzer.catalog.CatalogError: sensor catalogue <string> is invalid: sensors[0] (TI-1): sensor TI-1: alarm limits out of order: low=5 must be below high=1 ...
+    analyzer.catalog.CatalogError: sensor catalogue <string> is invalid:
+    sensors[0] (TI-1): sensor TI-1: alarm limits out of order: low=5 must be below high=1 ...
     """
     try:
         raw = json.loads(text)
