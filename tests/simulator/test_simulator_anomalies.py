@@ -1,0 +1,140 @@
+"""Every labelled anomaly is really in the data, and looks like its kind."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from analyzer.simulator import KINDS, AnomalyLabel, SimulatedPlant
+from analyzer.simulator.profiles import profile_for
+from schemas.catalog import SensorCatalog
+
+
+def _rows(plant: SimulatedPlant, label: AnomalyLabel) -> np.ndarray:
+    start = np.datetime64(label.start.replace(tzinfo=None), "ms")
+    end = np.datetime64(label.end.replace(tzinfo=None), "ms")
+    return np.flatnonzero((plant.timestamps >= start) & (plant.timestamps <= end))
+
+
+def _labels(plant: SimulatedPlant, kind: str) -> list[AnomalyLabel]:
+    found = [label for label in plant.labels if label.kind == kind]
+    assert found, f"no {kind} in the busy day"
+    return found
+
+
+def test_busy_day_has_every_kind(busy_day: SimulatedPlant) -> None:
+    counts = Counter(label.kind for label in busy_day.labels)
+    assert set(counts) == set(KINDS)
+    assert all(n >= 3 for n in counts.values()), counts
+
+
+def test_default_rate_gives_a_handful_of_anomalies_a_day(day: SimulatedPlant) -> None:
+    assert 8 <= len(day.labels) <= 40
+    assert 0.02 < day.anomalous.mean() < 0.3
+
+
+def test_labels_match_row_kinds_and_never_overlap(busy_day: SimulatedPlant) -> None:
+    covered = np.zeros(busy_day.row_kind.size, dtype=int)
+    for label in busy_day.labels:
+        rows = _rows(busy_day, label)
+        assert rows.size >= 1
+        assert set(busy_day.row_kind[rows]) == {label.kind}
+        columns = [busy_day.sensor_names.index(name) for name in label.sensors]
+        assert not np.isnan(busy_day.values[np.ix_(rows, columns)]).any()  # labelled readings are visible
+        covered[rows] += 1
+    assert covered.max() == 1
+    assert np.array_equal(covered == 1, busy_day.anomalous)
+
+
+def test_limit_breach_rows_are_past_the_named_limit(busy_day: SimulatedPlant, catalog: SensorCatalog) -> None:
+    specs = catalog.by_name()
+    seen = set()
+    for label in _labels(busy_day, "limit_breach"):
+        (sensor,) = label.sensors
+        limit = getattr(specs[sensor], label.detail)
+        values = busy_day.column(sensor)[_rows(busy_day, label)]
+        if label.detail in ("high", "high_high"):
+            assert (values > limit).all(), label
+        else:
+            assert (values < limit).all(), label
+        beyond = {"high": specs[sensor].high_high, "low": specs[sensor].low_low}.get(label.detail)
+        if beyond is not None:  # a High breach is a High alarm, not a High-High one
+            assert ((values < beyond) if label.detail == "high" else (values > beyond)).all(), label
+        assert len(values) >= 12  # minutes, not a blip
+        seen.add(label.detail)
+    assert len(seen) >= 2
+
+
+def test_stuck_rows_are_frozen(busy_day: SimulatedPlant, clean_twin: SimulatedPlant) -> None:
+    for label in _labels(busy_day, "stuck"):
+        (sensor,) = label.sensors
+        rows = _rows(busy_day, label)
+        assert len(set(busy_day.column(sensor)[rows])) == 1, label
+        assert len(set(clean_twin.column(sensor)[rows])) > 1  # the true value kept moving
+
+
+def test_spikes_deviate_by_many_sigma(busy_day: SimulatedPlant, clean_twin: SimulatedPlant) -> None:
+    for label in _labels(busy_day, "spike"):
+        (sensor,) = label.sensors
+        rows = _rows(busy_day, label)
+        assert len(rows) <= 3
+        truth = clean_twin.column(sensor)
+        assert not np.isnan(truth[rows]).any()  # (the twin may miss a reading; retune the seed if so)
+        steps = np.diff(truth[~np.isnan(truth)])
+        sigma = np.std(steps) / np.sqrt(2)  # reading-to-reading noise
+        deviation = np.abs(busy_day.column(sensor)[rows] - truth[rows])
+        assert (deviation > 8 * sigma).all(), (label, deviation, sigma)
+
+
+def test_drifts_ramp_away_from_the_truth(
+    busy_day: SimulatedPlant, clean_twin: SimulatedPlant, catalog: SensorCatalog
+) -> None:
+    specs = catalog.by_name()
+    for label in _labels(busy_day, "drift"):
+        (sensor,) = label.sensors
+        rows = _rows(busy_day, label)
+        assert len(rows) >= 60  # ten minutes or more
+        offset = busy_day.column(sensor)[rows] - clean_twin.column(sensor)[rows]
+        offset = offset[~np.isnan(offset)]  # the twin misses a reading now and then
+        sign = 1.0 if label.detail == "up" else -1.0
+        resolution = 10.0 ** -np.ceil(-np.log10(profile_for(specs[sensor]).spread * 0.04) + 1)
+        assert (np.diff(sign * offset) > -2.01 * resolution).all(), label  # monotonic, up to rounding
+        assert sign * offset[-1] >= 0.99 * profile_for(specs[sensor]).spread
+
+
+def test_broken_correlation_decouples_a_pair_inside_its_band(
+    busy_day: SimulatedPlant, clean_twin: SimulatedPlant, catalog: SensorCatalog
+) -> None:
+    specs = catalog.by_name()
+    decoupled = 0
+    for label in _labels(busy_day, "broken_correlation"):
+        leader, follower = label.sensors
+        assert label.detail == f"{follower} decoupled"
+        rows = _rows(busy_day, label)
+        assert len(rows) >= 60
+        both = ~np.isnan(clean_twin.column(leader)[rows]) & ~np.isnan(clean_twin.column(follower)[rows])
+        rows_both = rows[both]
+        before = np.corrcoef(clean_twin.column(leader)[rows_both], clean_twin.column(follower)[rows_both])[0, 1]
+        during = np.corrcoef(busy_day.column(leader)[rows], busy_day.column(follower)[rows])[0, 1]
+        decoupled += before - during > 0.5
+        values = busy_day.column(follower)[rows]
+        spec = specs[follower]
+        upper = spec.high if spec.high is not None else spec.high_high
+        lower = spec.low if spec.low is not None else spec.low_low
+        assert upper is None or (values < upper).all()
+        assert lower is None or (values > lower).all()
+    assert decoupled >= 2
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.25, 2.0])
+def test_anomaly_rate_sets_how_many_episodes(catalog: SensorCatalog, rate: float) -> None:
+    from analyzer.simulator import simulate_plant
+    from tests.simulator.conftest import START
+
+    counts = [len(simulate_plant(catalog, START, 8640, seed=seed, anomaly_rate=rate).labels) for seed in range(3)]
+    if rate == 0.0:
+        assert counts == [0, 0, 0]
+    else:  # episodes start as a Poisson process after the previous one ends
+        assert 0.4 * rate * 24 <= np.mean(counts) <= 1.2 * rate * 24, counts
