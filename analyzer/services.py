@@ -44,14 +44,14 @@ class Services:
         await self.redis.aclose()
 
 
-async def open_services(settings: Settings, *, statistical: bool = True) -> Services:
+async def open_services(settings: Settings, *, statistical: bool | None = None) -> Services:
     index = SensorIndex.from_catalog(load_catalog(settings.sensor_catalog))
     redis = connect_redis(settings)
     keys = RedisKeys(settings.stream_key)
     store = await open_store(settings)
     episodes = EpisodeTracker(store, redis, keys)
     tier2 = None
-    if statistical:
+    if settings.tier2_enabled if statistical is None else statistical:
         from analyzer.tiers.statistical import StatisticalTier
 
         tier2 = await StatisticalTier.create(redis, keys, index)

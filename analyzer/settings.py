@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     stream_key: str = Field("sensors:readings", min_length=1)
     window_s: int = Field(24 * 3600, gt=0, description="rolling window kept on the stream, seconds")
 
+    #: Tier 2 (z-scores, IsolationForest); off leaves tier 1 alone, e.g. to isolate a tier 2 fault.
+    tier2_enabled: bool = True
+
     # Store.
     store_backend: Literal["sqlite", "cosmos"] = "sqlite"
     sqlite_path: Path = Path(".state/analyzer.db")

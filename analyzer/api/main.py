@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from analyzer.api.routes import analyze, health, ingest, sweep
 from analyzer.services import Services, open_services
@@ -43,19 +43,18 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         title="Sensor analyzer",
         version="0.1.0",
         summary="Three-tier analysis of industrial sensor payloads",
-        default_response_class=ORJSONResponse,
         lifespan=lifespan,
     )
     for module in (health, ingest, analyze, sweep):
         app.include_router(module.router)
 
     @app.exception_handler(InvalidContinuationError)
-    async def _bad_continuation(_: Request, error: InvalidContinuationError) -> ORJSONResponse:
-        return ORJSONResponse({"detail": str(error)}, status_code=status.HTTP_400_BAD_REQUEST)
+    async def _bad_continuation(_: Request, error: InvalidContinuationError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_400_BAD_REQUEST)
 
     @app.exception_handler(StoreError)
-    async def _store_unavailable(_: Request, error: StoreError) -> ORJSONResponse:
+    async def _store_unavailable(_: Request, error: StoreError) -> JSONResponse:
         log.error("store error: %s", error)
-        return ORJSONResponse({"detail": f"store unavailable: {error}"}, status_code=503)
+        return JSONResponse({"detail": f"store unavailable: {error}"}, status_code=503)
 
     return app
