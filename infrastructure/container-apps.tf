@@ -1,0 +1,216 @@
+# The analyzer service: an internal Container Apps environment in the VNet (no public ingress)
+# and the analyzer app, pulled from the private registry with its managed identity, with health
+# probes and an HTTP concurrency scale rule. It serves POST /api/v1/analyze (called by the
+# stream-triggered function) and POST /api/v1/sweep (called by the timer function).
+
+locals {
+  analyzer_enabled = var.analyzer_image_tag != null
+  analyzer_image   = "${azurerm_container_registry.main.login_server}/${var.analyzer_image_name}:${coalesce(var.analyzer_image_tag, "unset")}"
+  # The analyzer's URL inside the VNet; empty until the first image exists (see analyzer_image_tag).
+  analyzer_url = local.analyzer_enabled ? "https://${azurerm_container_app.analyzer[0].ingress[0].fqdn}" : ""
+}
+
+resource "azurerm_container_app_environment" "main" {
+  name                               = "cae-${local.name_prefix}"
+  location                           = azurerm_resource_group.main.location
+  resource_group_name                = azurerm_resource_group.main.name
+  log_analytics_workspace_id         = azurerm_log_analytics_workspace.main.id
+  infrastructure_subnet_id           = azurerm_subnet.container_apps.id
+  infrastructure_resource_group_name = "rg-${local.name_prefix}-cae-infra"
+  internal_load_balancer_enabled     = true
+  zone_redundancy_enabled            = local.is_prod
+  tags                               = local.tags
+
+  workload_profile {
+    name                  = "Consumption"
+    workload_profile_type = "Consumption"
+  }
+}
+
+# An internal environment gets no public DNS: resolve its apps' names inside the VNet.
+resource "azurerm_private_dns_zone" "container_apps" {
+  name                = azurerm_container_app_environment.main.default_domain
+  resource_group_name = azurerm_resource_group.main.name
+  tags                = local.tags
+}
+
+resource "azurerm_private_dns_a_record" "container_apps_wildcard" {
+  name                = "*"
+  zone_name           = azurerm_private_dns_zone.container_apps.name
+  resource_group_name = azurerm_resource_group.main.name
+  ttl                 = 300
+  records             = [azurerm_container_app_environment.main.static_ip_address]
+  tags                = local.tags
+}
+
+resource "azurerm_private_dns_zone_virtual_network_link" "container_apps" {
+  name                  = "link-container-apps"
+  resource_group_name   = azurerm_resource_group.main.name
+  private_dns_zone_name = azurerm_private_dns_zone.container_apps.name
+  virtual_network_id    = azurerm_virtual_network.main.id
+  registration_enabled  = false
+  tags                  = local.tags
+}
+
+resource "azurerm_container_app" "analyzer" {
+  count = local.analyzer_enabled ? 1 : 0
+
+  name                         = "ca-${local.name_prefix}-analyzer"
+  container_app_environment_id = azurerm_container_app_environment.main.id
+  resource_group_name          = azurerm_resource_group.main.name
+  revision_mode                = "Single"
+  workload_profile_name        = "Consumption"
+  tags                         = local.tags
+
+  identity {
+    type         = "UserAssigned"
+    identity_ids = [azurerm_user_assigned_identity.analyzer.id]
+  }
+
+  registry {
+    server   = azurerm_container_registry.main.login_server
+    identity = azurerm_user_assigned_identity.analyzer.id
+  }
+
+  secret {
+    name                = "analyzer-api-key"
+    key_vault_secret_id = azurerm_key_vault_secret.analyzer_api_key.versionless_id
+    identity            = azurerm_user_assigned_identity.analyzer.id
+  }
+
+  secret {
+    name                = "redis-connection-string"
+    key_vault_secret_id = azurerm_key_vault_secret.redis_connection_string[0].versionless_id
+    identity            = azurerm_user_assigned_identity.analyzer.id
+  }
+
+  secret {
+    name  = "application-insights-connection-string"
+    value = azurerm_application_insights.main.connection_string
+  }
+
+  # Only reachable from inside the VNet: the environment's load balancer is internal.
+  ingress {
+    external_enabled           = true
+    target_port                = local.analyzer_port
+    transport                  = "http"
+    allow_insecure_connections = false
+
+    traffic_weight {
+      latest_revision = true
+      percentage      = 100
+    }
+  }
+
+  template {
+    min_replicas = var.analyzer_min_replicas
+    max_replicas = var.analyzer_max_replicas
+
+    container {
+      name   = "analyzer"
+      image  = local.analyzer_image
+      cpu    = var.analyzer_cpu
+      memory = var.analyzer_memory
+
+      env {
+        name  = "ENVIRONMENT"
+        value = var.environment
+      }
+      env {
+        name        = "REDIS_CONNECTION_STRING"
+        secret_name = "redis-connection-string"
+      }
+      env {
+        name  = "STREAM_KEY"
+        value = var.stream_key
+      }
+      env {
+        name  = "STORE_BACKEND"
+        value = "cosmos"
+      }
+      env {
+        name  = "COSMOS_DB_ENDPOINT"
+        value = azurerm_cosmosdb_account.main.endpoint
+      }
+      env {
+        name  = "COSMOS_DB_DATABASE_NAME"
+        value = azurerm_cosmosdb_sql_database.main.name
+      }
+      env {
+        name  = "COSMOS_DB_CREATE_IF_MISSING"
+        value = "false"
+      }
+      env {
+        name  = "LLM_PROVIDER"
+        value = "azure_openai"
+      }
+      env {
+        name  = "OPENAI_ENDPOINT"
+        value = azurerm_cognitive_account.openai.endpoint
+      }
+      env {
+        name  = "OPENAI_DEPLOYMENT_NAME"
+        value = azurerm_cognitive_deployment.gpt_4o_mini.name
+      }
+      env {
+        name  = "OPENAI_API_VERSION"
+        value = "2024-10-21"
+      }
+      env {
+        name        = "ANALYZER_API_KEY"
+        secret_name = "analyzer-api-key"
+      }
+      env {
+        name        = "APPLICATION_INSIGHTS_CONNECTION_STRING"
+        secret_name = "application-insights-connection-string"
+      }
+      # DefaultAzureCredential picks the user-assigned identity (Cosmos DB, Azure OpenAI).
+      env {
+        name  = "AZURE_CLIENT_ID"
+        value = azurerm_user_assigned_identity.analyzer.client_id
+      }
+
+      startup_probe {
+        transport               = "HTTP"
+        port                    = local.analyzer_port
+        path                    = var.analyzer_health_path
+        interval_seconds        = 5
+        failure_count_threshold = 30
+      }
+
+      liveness_probe {
+        transport               = "HTTP"
+        port                    = local.analyzer_port
+        path                    = var.analyzer_health_path
+        interval_seconds        = 10
+        failure_count_threshold = 3
+      }
+
+      readiness_probe {
+        transport               = "HTTP"
+        port                    = local.analyzer_port
+        path                    = var.analyzer_health_path
+        interval_seconds        = 10
+        failure_count_threshold = 3
+        success_count_threshold = 1
+      }
+    }
+
+    http_scale_rule {
+      name                = "http-concurrency"
+      concurrent_requests = tostring(var.analyzer_concurrent_requests)
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.redis_access_keys_enabled
+      error_message = "The analyzer connects to Redis with REDIS_CONNECTION_STRING (a password kept in Key Vault): keep redis_access_keys_enabled = true until it authenticates with Entra ID."
+    }
+  }
+
+  depends_on = [
+    azurerm_role_assignment.main["analyzer_image_pull"],
+    azurerm_role_assignment.main["analyzer_secrets"],
+  ]
+}
