@@ -106,11 +106,16 @@ def iter_csv_payloads(
     Raises
     ------
     CsvReadError
-        Naming the file, the line and the column: missing timestamp column, duplicate columns,
-        a row with the wrong number of cells, an unreadable timestamp, a value that is not a finite
-        number.
+        Naming the file, the line and the column. A missing file, an empty file, a missing
+        timestamp column or duplicate columns raise at the call; a row with the wrong number of
+        cells, an unreadable timestamp or a value that is not a finite number raise when that row
+        is reached (payloads before it have been yielded).
     """
-    names, rows = _parse(Path(path), label_columns, timestamp_column)
+    names, rows = _parse(Path(path), label_columns, timestamp_column)  # header problems raise now
+    return _payloads(names, rows)
+
+
+def _payloads(names: list[str], rows: Iterator[Row]) -> Iterator[dict[str, object]]:
     for _, timestamp, readings, _ in rows:
         payload: dict[str, object] = {"timestamp": format_timestamp(timestamp)}
         payload.update((name, value) for name, value in zip(names, readings, strict=True) if value == value)

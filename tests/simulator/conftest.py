@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
+from simulated_days import DAY, START
 
 from analyzer.catalog import load_catalog
 from analyzer.simulator import SimulatedPlant, simulate_plant
 from schemas.catalog import SensorCatalog
-
-START = datetime(2026, 11, 23, tzinfo=UTC)
-DAY = 8640
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from simulated_days import START
 
-from analyzer.simulator import KINDS, AnomalyLabel, SimulatedPlant
+from analyzer.simulator import KINDS, AnomalyLabel, SimulatedPlant, simulate_plant
 from analyzer.simulator.profiles import profile_for
 from schemas.catalog import SensorCatalog
 
@@ -41,7 +42,7 @@ def test_labels_match_row_kinds_and_never_overlap(busy_day: SimulatedPlant) -> N
         rows = _rows(busy_day, label)
         assert rows.size >= 1
         assert set(busy_day.row_kind[rows]) == {label.kind}
-        columns = [busy_day.sensor_names.index(name) for name in label.sensors]
+        columns = np.array([busy_day.sensor_names.index(name) for name in label.sensors])
         assert not np.isnan(busy_day.values[np.ix_(rows, columns)]).any()  # labelled readings are visible
         covered[rows] += 1
     assert covered.max() == 1
@@ -108,7 +109,6 @@ def test_broken_correlation_decouples_a_pair_inside_its_band(
     busy_day: SimulatedPlant, clean_twin: SimulatedPlant, catalog: SensorCatalog
 ) -> None:
     specs = catalog.by_name()
-    decoupled = 0
     for label in _labels(busy_day, "broken_correlation"):
         leader, follower = label.sensors
         assert label.detail == f"{follower} decoupled"
@@ -118,21 +118,17 @@ def test_broken_correlation_decouples_a_pair_inside_its_band(
         rows_both = rows[both]
         before = np.corrcoef(clean_twin.column(leader)[rows_both], clean_twin.column(follower)[rows_both])[0, 1]
         during = np.corrcoef(busy_day.column(leader)[rows], busy_day.column(follower)[rows])[0, 1]
-        decoupled += before - during > 0.5
+        assert before > 0.5 and before - during > 0.8, (label, before, during)
         values = busy_day.column(follower)[rows]
         spec = specs[follower]
         upper = spec.high if spec.high is not None else spec.high_high
         lower = spec.low if spec.low is not None else spec.low_low
         assert upper is None or (values < upper).all()
         assert lower is None or (values > lower).all()
-    assert decoupled >= 2
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.25, 2.0])
 def test_anomaly_rate_sets_how_many_episodes(catalog: SensorCatalog, rate: float) -> None:
-    from analyzer.simulator import simulate_plant
-    from tests.simulator.conftest import START
-
     counts = [len(simulate_plant(catalog, START, 8640, seed=seed, anomaly_rate=rate).labels) for seed in range(3)]
     if rate == 0.0:
         assert counts == [0, 0, 0]

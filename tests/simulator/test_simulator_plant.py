@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from simulated_days import DAY, START
 
 from analyzer.simulator import PlantModel, SimulatedPlant, iter_live, iter_payloads, simulate_plant
 from schemas.catalog import SensorCatalog
-from tests.simulator.conftest import DAY, START
 
 
 def _present(plant: SimulatedPlant) -> np.ndarray:

@@ -1,0 +1,8 @@
+"""Constants shared by the simulator tests (imported by name, as pytest puts this folder on the path)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+START = datetime(2026, 11, 23, tzinfo=UTC)
+DAY = 8640  # payloads in 24 h at 10 s
