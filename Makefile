@@ -1,0 +1,68 @@
+# The two commands of the README: `make run` (the whole local pipeline) and `make test`.
+# Both install what they need on a fresh machine: a virtual environment with the Python
+# packages, the npm packages of the local Cosmos-protocol server, checkov in its own venv,
+# and Debian's redis-server when no Redis is installed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_VERSION := 3.3.30
+
+.PHONY: run test lint bench install system-deps schemas clean help
+
+help:
+	@echo "make run     run simulator -> Redis -> worker -> store and the analyzer API (Ctrl-C stops)"
+	@echo "make test    lint and run every test (real Redis, Cosmos-protocol server, checkov)"
+	@echo "make bench   tier 1+2 throughput and latency against a naive reference and River"
+	@echo "make schemas regenerate schemas/json from the pydantic models"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# A Redis server for the tests and `make run` when the machine has none (Debian's package).
+system-deps:
+	@if ! command -v redis-server >/dev/null 2>&1 && ! (command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1); then \
+		echo "installing redis-server (Debian)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) \
+			|| echo "could not install redis-server: tests that need a real Redis will say so"; \
+	fi
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/sensor-analyzer run
+
+test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) system-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.analyzer
+
+schemas: $(STAMP)
+	$(BIN)/python -m schemas.generate
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .state .pytest_cache .ruff_cache

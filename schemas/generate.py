@@ -1,0 +1,60 @@
+"""Write the JSON Schema of every contract model to ``schemas/json/``.
+
+Run ``python -m schemas.generate`` after changing a model; ``tests/schemas`` fails while the
+files and the models disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
+from schemas.api import AnalyzeRequest, ErrorResponse, HealthResponse, IngestResponse, SweepResponse
+from schemas.catalog import SensorCatalog, SensorSpec
+from schemas.payload import SensorPayload
+from schemas.results import AnalysisResult, HeuristicBlock, LLMContext, MLBlock, StatisticalBlock
+
+JSON_DIR = Path(__file__).parent / "json"
+
+MODELS: dict[str, type[BaseModel]] = {
+    "sensor_payload": SensorPayload,
+    "sensor_spec": SensorSpec,
+    "sensor_catalog": SensorCatalog,
+    "heuristic_block": HeuristicBlock,
+    "statistical_block": StatisticalBlock,
+    "ml_block": MLBlock,
+    "llm_context": LLMContext,
+    "anomaly_result": AnalysisResult,
+    "unresolved_anomaly": Episode,
+    "resolved_anomaly": ResolvedAnomaly,
+    "modified_value": ModifiedValue,
+    "analyze_request": AnalyzeRequest,
+    "ingest_response": IngestResponse,
+    "sweep_response": SweepResponse,
+    "health_response": HealthResponse,
+    "error_response": ErrorResponse,
+}
+
+
+def render(model: type[BaseModel]) -> str:
+    return json.dumps(model.model_json_schema(mode="validation"), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> int:
+    JSON_DIR.mkdir(exist_ok=True)
+    expected = {f"{name}.schema.json" for name in MODELS}
+    for stale in JSON_DIR.glob("*.schema.json"):
+        if stale.name not in expected:
+            stale.unlink()
+    for name, model in MODELS.items():
+        (JSON_DIR / f"{name}.schema.json").write_text(render(model))
+    print(f"wrote {len(MODELS)} schemas to {JSON_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
