@@ -7,7 +7,15 @@ and :func:`iter_csv_payloads` replays any CSV of readings.
 """
 
 from analyzer.simulator.anomalies import KINDS
-from analyzer.simulator.csvio import CsvReadError, iter_csv_payloads, labels_path, read_csv, write_csv
+from analyzer.simulator.csvio import (
+    CsvReadError,
+    iter_csv_payloads,
+    label_from_dict,
+    label_to_dict,
+    labels_path,
+    read_csv,
+    write_csv,
+)
 from analyzer.simulator.plant import (
     AnomalyLabel,
     PlantModel,
@@ -28,6 +36,8 @@ __all__ = [
     "iter_csv_payloads",
     "iter_live",
     "iter_payloads",
+    "label_from_dict",
+    "label_to_dict",
     "labels_path",
     "read_csv",
     "simulate_plant",

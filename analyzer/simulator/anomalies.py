@@ -14,9 +14,10 @@ Five kinds, each a thing that goes wrong in a real plant:
     of a pair that moves together, the second moves against the first for 10 to 30 minutes,
     while each stays inside its normal band (a failing flow element, a bypass left open).
 
-Episodes never overlap, so each payload has one kind: ``normal`` or the episode's kind.
-Episodes start as a Poisson process of ``rate_per_hour`` and are planned lazily, one at a time,
-so a plant generated in one go and the same plant generated chunk by chunk get the same ones.
+Episodes never overlap, so each payload has one kind: ``normal`` or the episode's kind. The gap
+after an episode is exponential, its mean chosen so that the expected share of payloads inside an
+episode is ``share``. Episodes are planned lazily, one at a time, so a plant generated in one go
+and the same plant generated chunk by chunk get the same ones.
 Hourly (laboratory) sensors are never the target: their values change only on the hour.
 """
 
@@ -79,8 +80,8 @@ class AnomalyPlanner:
         The catalogue's sensors and their behaviour, in column order.
     rng
         The planner's own generator, so the anomaly rate does not change the normal readings.
-    rate_per_hour
-        Expected episodes started per hour of plant time; 0 disables injection.
+    share
+        Expected share of payloads inside an anomaly, in [0, 1); 0 disables injection.
     interval_s
         Seconds between payloads.
     """
@@ -90,13 +91,20 @@ class AnomalyPlanner:
         specs: list[SensorSpec],
         profiles: list[Profile],
         rng: np.random.Generator,
-        rate_per_hour: float,
+        share: float,
         interval_s: int,
     ) -> None:
-        if rate_per_hour < 0 or not np.isfinite(rate_per_hour):
-            raise ValueError(f"anomaly rate must be a finite number of episodes per hour >= 0, got {rate_per_hour}")
-        self.rate_per_hour = rate_per_hour
+        if not 0.0 <= share < 1.0:
+            raise ValueError(f"anomaly rate is the share of payloads inside an anomaly, in [0, 1); got {share}")
+        self.share = share
         self.interval_s = interval_s
+        self._min_gap = max(1, round(_MIN_GAP_S / interval_s))
+        mean_length = sum(
+            weight * max(1.0, (low + high) / 2 / interval_s)
+            for weight, (low, high) in zip(_KIND_WEIGHTS, (_DURATION_S[k] for k in KINDS), strict=True)
+        )
+        # share = length / (length + min gap + mean gap)
+        self._mean_gap = max(0.0, mean_length * (1 - share) / share - self._min_gap) if share else np.inf
         self._rng = rng
         self._specs = specs
         self._profiles = profiles
@@ -113,18 +121,17 @@ class AnomalyPlanner:
 
     def episodes_in(self, row0: int, n_rows: int) -> list[Episode]:
         """Episodes overlapping rows ``row0 .. row0 + n_rows - 1``, planning ahead as needed."""
-        if self.rate_per_hour > 0 and self._fast:
+        if self.share > 0 and self._fast:
             while self._next_free < row0 + n_rows:
                 episode = self._plan_next()
                 self._planned.append(episode)
-                self._next_free = episode.end + max(1, round(_MIN_GAP_S / self.interval_s))
+                self._next_free = episode.end + self._min_gap
         self._planned = [e for e in self._planned if e.end > row0]  # forget what is past
         return [e for e in self._planned if e.start < row0 + n_rows]
 
     def _plan_next(self) -> Episode:
         rng = self._rng
-        mean_gap_rows = 3600 / self.rate_per_hour / self.interval_s
-        start = self._next_free + int(rng.exponential(mean_gap_rows))
+        start = self._next_free + int(rng.exponential(self._mean_gap))
         kind = str(rng.choice(KINDS, p=_KIND_WEIGHTS))
         if kind == "limit_breach" and not self._limited:
             kind = "spike"

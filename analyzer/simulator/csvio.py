@@ -47,7 +47,7 @@ def write_csv(plant: SimulatedPlant, path: Path | str) -> Path:
             cells = ["" if value != value else repr(value) for value in row]
             writer.writerow([format_timestamp(timestamp), *cells, int(kind != "normal"), kind])
     target = labels_path(path)
-    target.write_text(json.dumps([_label_to_json(label) for label in plant.labels], indent=2) + "\n", "utf-8")
+    target.write_text(json.dumps([label_to_dict(label) for label in plant.labels], indent=2) + "\n", "utf-8")
     return target
 
 
@@ -68,7 +68,7 @@ def read_csv(path: Path | str) -> SimulatedPlant:
     labels: list[AnomalyLabel] = []
     if labels_file.exists():
         try:
-            labels = [_label_from_json(item) for item in json.loads(labels_file.read_text("utf-8"))]
+            labels = [label_from_dict(item) for item in json.loads(labels_file.read_text("utf-8"))]
         except (ValueError, KeyError, TypeError) as exc:
             raise CsvReadError(f"{labels_file}: not a list of anomaly labels: {exc}") from exc
     return SimulatedPlant(
@@ -198,7 +198,8 @@ def _parse_timestamp(cell: str, path: Path, line: int, column: str) -> np.dateti
     return np.datetime64(moment.replace(tzinfo=None), "ms")
 
 
-def _label_to_json(label: AnomalyLabel) -> dict[str, object]:
+def label_to_dict(label: AnomalyLabel) -> dict[str, object]:
+    """A label as JSON-ready data: ``kind``, ``sensors``, ``start``, ``end`` (ISO, ``Z``), ``detail``."""
     return {
         "kind": label.kind,
         "sensors": list(label.sensors),
@@ -208,7 +209,11 @@ def _label_to_json(label: AnomalyLabel) -> dict[str, object]:
     }
 
 
-def _label_from_json(item: dict[str, object]) -> AnomalyLabel:
+_label_to_json = label_to_dict  # the name analyzer.cli imported first
+
+
+def label_from_dict(item: dict[str, object]) -> AnomalyLabel:
+    """The inverse of :func:`label_to_dict`."""
     sensors = item["sensors"]
     if not isinstance(sensors, list):
         raise TypeError("sensors must be a list")

@@ -26,7 +26,7 @@ from analyzer.simulator.anomalies import AnomalyPlanner, Episode
 from analyzer.simulator.profiles import DRIVERS, profile_for
 from schemas.catalog import SensorCatalog
 
-DEFAULT_ANOMALY_RATE: Final = 1.0
+DEFAULT_ANOMALY_RATE: Final = 0.05
 DEFAULT_MISSING_RATE: Final = 0.02
 # Time constants (s) of the random parts of the drivers, in DRIVERS order, then of each sensor's own wander.
 _DRIVER_TAU_S: Final = (3 * 3600.0, 2 * 3600.0, 240.0, 900.0, 4 * 3600.0)
@@ -36,6 +36,10 @@ _WANDER_TAU_S: Final = 1200.0
 @dataclass(frozen=True)
 class AnomalyLabel:
     """One injected anomaly: what kind, on which sensors, first and last payload (inclusive).
+
+    From :meth:`PlantModel.advance`, an anomaly still going on at the end of the chunk is labelled
+    with its true start and the last payload so far; the next chunk labels it again with the same
+    start and a later end.
 
     ``detail`` says more where it helps scoring: the crossed limit of a ``limit_breach``
     (``high``, ``high_high``, ``low``, ``low_low``), the direction of a ``spike`` or ``drift``
@@ -95,8 +99,8 @@ class PlantModel:
     seed
         Seed of the numpy generators: the same seed gives the same plant.
     anomaly_rate
-        Expected anomaly episodes started per hour of plant time (0 for none). The normal readings
-        do not depend on it.
+        Expected share of payloads inside an injected anomaly, in [0, 1) (0 for none). The default
+        0.05 gives about seven episodes a day. The normal readings do not depend on it.
     missing_rate
         Chance that a variable (non-core, 10 s) sensor is absent from a payload.
     interval_s
@@ -186,11 +190,14 @@ class PlantModel:
         values[absent] = np.nan
 
         timestamps = epoch_ms.astype("datetime64[ms]")
-        labels = [self._label(e, row0, n, timestamps) for e in episodes if e.start < row0 + n and e.end > row0]
+        labels = [self._label(e, row0, n) for e in episodes if e.start < row0 + n and e.end > row0]
         self._row += n
         for array in (timestamps, values, row_kind):
             array.flags.writeable = False
         return SimulatedPlant(timestamps, values, list(self.sensor_names), labels, row_kind)
+
+    def _time_of(self, row: int) -> datetime:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=self._start_ms + row * self.interval_s * 1000)
 
     def _step_random_parts(self, n: int) -> np.ndarray:
         """AR(1) processes (unit variance) for the drivers and each sensor's wander, state carried over."""
@@ -216,8 +223,9 @@ class PlantModel:
         values[:, self._hourly] = held
         self._held, self._held_hour = held[-1].copy(), int(hour[-1])
 
-    def _label(self, episode: Episode, row0: int, n: int, timestamps: np.ndarray) -> AnomalyLabel:
-        lo, hi = max(episode.start - row0, 0), min(episode.end - row0, n) - 1
+    def _label(self, episode: Episode, row0: int, n: int) -> AnomalyLabel:
+        # The true start (maybe in an earlier chunk); the end so far (maybe continued in a later chunk).
+        last = min(episode.end, row0 + n) - 1
         if episode.kind == "limit_breach":
             detail = episode.limit or ""
         elif episode.kind == "broken_correlation":
@@ -229,8 +237,8 @@ class PlantModel:
         return AnomalyLabel(
             kind=episode.kind,
             sensors=tuple(self.sensor_names[i] for i in episode.sensors),
-            start=_to_datetime(timestamps[lo]),
-            end=_to_datetime(timestamps[hi]),
+            start=self._time_of(episode.start),
+            end=self._time_of(last),
             detail=detail,
         )
 
@@ -271,7 +279,7 @@ def simulate_plant(
     --------
     >>> from datetime import datetime
     >>> from analyzer.catalog import load_catalog
-    >>> plant = simulate_plant(load_catalog(), datetime(2026, 11, 23), 8640, seed=7)
+    >>> plant = simulate_plant(load_catalog(), datetime(2026, 11, 23), 8640, seed=7, anomaly_rate=0.2)
     >>> plant.values.shape
     (8640, 100)
     >>> sorted({str(kind) for kind in plant.row_kind})

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from simulated_days import DAY, START
 
 from analyzer.catalog import load_catalog
 from analyzer.simulator import SimulatedPlant, simulate_plant
 from schemas.catalog import SensorCatalog
+from tests.simulator.simulated_days import DAY, START
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +24,7 @@ def day(catalog: SensorCatalog) -> SimulatedPlant:
 @pytest.fixture(scope="session")
 def busy_day(catalog: SensorCatalog) -> SimulatedPlant:
     """A day with many anomalies of every kind."""
-    return simulate_plant(catalog, START, DAY, seed=5, anomaly_rate=4.0)
+    return simulate_plant(catalog, START, DAY, seed=5, anomaly_rate=0.3)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Constants shared by the simulator tests (imported by name, as pytest puts this folder on the path)."""
+"""Constants shared by the simulator tests."""
 
 from __future__ import annotations
 

@@ -6,11 +6,11 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from simulated_days import START
 
 from analyzer.simulator import KINDS, AnomalyLabel, SimulatedPlant, simulate_plant
 from analyzer.simulator.profiles import profile_for
 from schemas.catalog import SensorCatalog
+from tests.simulator.simulated_days import START
 
 
 def _rows(plant: SimulatedPlant, label: AnomalyLabel) -> np.ndarray:
@@ -32,8 +32,8 @@ def test_busy_day_has_every_kind(busy_day: SimulatedPlant) -> None:
 
 
 def test_default_rate_gives_a_handful_of_anomalies_a_day(day: SimulatedPlant) -> None:
-    assert 8 <= len(day.labels) <= 40
-    assert 0.02 < day.anomalous.mean() < 0.3
+    assert 3 <= len(day.labels) <= 20
+    assert 0.01 < day.anomalous.mean() < 0.15
 
 
 def test_labels_match_row_kinds_and_never_overlap(busy_day: SimulatedPlant) -> None:
@@ -82,11 +82,11 @@ def test_spikes_deviate_by_many_sigma(busy_day: SimulatedPlant, clean_twin: Simu
         rows = _rows(busy_day, label)
         assert len(rows) <= 3
         truth = clean_twin.column(sensor)
-        assert not np.isnan(truth[rows]).any()  # (the twin may miss a reading; retune the seed if so)
         steps = np.diff(truth[~np.isnan(truth)])
         sigma = np.std(steps) / np.sqrt(2)  # reading-to-reading noise
+        rows = rows[~np.isnan(truth[rows])]  # the twin misses a reading now and then
         deviation = np.abs(busy_day.column(sensor)[rows] - truth[rows])
-        assert (deviation > 8 * sigma).all(), (label, deviation, sigma)
+        assert deviation.size and (deviation > 8 * sigma).all(), (label, deviation, sigma)
 
 
 def test_drifts_ramp_away_from_the_truth(
@@ -118,7 +118,7 @@ def test_broken_correlation_decouples_a_pair_inside_its_band(
         rows_both = rows[both]
         before = np.corrcoef(clean_twin.column(leader)[rows_both], clean_twin.column(follower)[rows_both])[0, 1]
         during = np.corrcoef(busy_day.column(leader)[rows], busy_day.column(follower)[rows])[0, 1]
-        assert before > 0.5 and before - during > 0.8, (label, before, during)
+        assert before - during > 0.8, (label, before, during)
         values = busy_day.column(follower)[rows]
         spec = specs[follower]
         upper = spec.high if spec.high is not None else spec.high_high
@@ -127,10 +127,12 @@ def test_broken_correlation_decouples_a_pair_inside_its_band(
         assert lower is None or (values > lower).all()
 
 
-@pytest.mark.parametrize("rate", [0.0, 0.25, 2.0])
-def test_anomaly_rate_sets_how_many_episodes(catalog: SensorCatalog, rate: float) -> None:
-    counts = [len(simulate_plant(catalog, START, 8640, seed=seed, anomaly_rate=rate).labels) for seed in range(3)]
+@pytest.mark.parametrize("rate", [0.0, 0.02, 0.1, 0.3])
+def test_anomaly_rate_is_the_share_of_anomalous_payloads(catalog: SensorCatalog, rate: float) -> None:
+    shares = [
+        simulate_plant(catalog, START, 3 * 8640, seed=seed, anomaly_rate=rate).anomalous.mean() for seed in range(4)
+    ]
     if rate == 0.0:
-        assert counts == [0, 0, 0]
-    else:  # episodes start as a Poisson process after the previous one ends
-        assert 0.4 * rate * 24 <= np.mean(counts) <= 1.2 * rate * 24, counts
+        assert max(shares) == 0.0
+    else:
+        assert 0.5 * rate <= np.mean(shares) <= 1.5 * rate, shares

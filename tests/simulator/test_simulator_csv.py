@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from simulated_days import START
 
 from analyzer.simulator import (
     CsvReadError,
@@ -21,11 +20,12 @@ from analyzer.simulator import (
     write_csv,
 )
 from schemas.catalog import SensorCatalog
+from tests.simulator.simulated_days import START
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory: pytest.TempPathFactory, catalog: SensorCatalog) -> tuple[SimulatedPlant, Path]:
-    plant = simulate_plant(catalog, START, 2000, seed=8, anomaly_rate=4.0)
+    plant = simulate_plant(catalog, START, 2000, seed=8, anomaly_rate=0.3)
     path = tmp_path_factory.mktemp("sim") / "day.csv"
     write_csv(plant, path)
     return plant, path

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from simulated_days import DAY, START
 
 from analyzer.simulator import PlantModel, SimulatedPlant, iter_live, iter_payloads, simulate_plant
 from schemas.catalog import SensorCatalog
+from tests.simulator.simulated_days import DAY, START
 
 
 def _present(plant: SimulatedPlant) -> np.ndarray:
@@ -127,8 +127,8 @@ def test_payloads_are_flat_objects_with_iso_z_timestamps(day: SimulatedPlant, ca
 
 
 def test_live_stream_equals_the_batch_simulation(catalog: SensorCatalog) -> None:
-    batch = list(iter_payloads(simulate_plant(catalog, START, 1000, seed=9, anomaly_rate=3.0)))
-    live = iter_live(catalog, seed=9, start=START, anomaly_rate=3.0, chunk_payloads=7)
+    batch = list(iter_payloads(simulate_plant(catalog, START, 1000, seed=9, anomaly_rate=0.3)))
+    live = iter_live(catalog, seed=9, start=START, anomaly_rate=0.3, chunk_payloads=7)
     assert [next(live) for _ in range(1000)] == batch
 
 
@@ -138,6 +138,18 @@ def test_model_advances_where_it_left_off(catalog: SensorCatalog) -> None:
     whole = simulate_plant(catalog, START, 860, seed=2)
     assert np.array_equal(np.concatenate([p.values for p in pieces]), whole.values, equal_nan=True)
     assert np.array_equal(np.concatenate([p.timestamps for p in pieces]), whole.timestamps)
+
+
+def test_an_anomaly_across_chunks_keeps_its_start(catalog: SensorCatalog) -> None:
+    whole = simulate_plant(catalog, START, 1500, seed=6, anomaly_rate=0.3)
+    model = PlantModel(catalog, START, seed=6, anomaly_rate=0.3)
+    spans: dict[tuple[str, tuple[str, ...], datetime], datetime] = {}
+    for _ in range(1500):  # one payload per call, as the real-time landing does
+        for label in model.advance(1).labels:
+            key = (label.kind, label.sensors, label.start)
+            assert label.end >= spans.get(key, label.start)
+            spans[key] = label.end
+    assert spans == {(label.kind, label.sensors, label.start): label.end for label in whole.labels}
 
 
 def test_live_start_defaults_to_now_on_the_interval(catalog: SensorCatalog) -> None:
@@ -163,7 +175,7 @@ def test_a_custom_catalogue_gets_profiles_from_its_limits() -> None:
     assert ((pressure > 2.0) & (pressure < 4.0)).all()
     assert (temperature[~np.isnan(temperature)] < 90.0).all()
     assert (level[~np.isnan(level)] > 10.0).all()
-    busy = simulate_plant(custom, START, 8640, seed=4, anomaly_rate=4.0)
+    busy = simulate_plant(custom, START, 8640, seed=4, anomaly_rate=0.3)
     assert "broken_correlation" not in {label.kind for label in busy.labels}  # no known pairs here
     assert {"spike", "limit_breach"} <= {label.kind for label in busy.labels}
 
@@ -171,7 +183,8 @@ def test_a_custom_catalogue_gets_profiles_from_its_limits() -> None:
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"anomaly_rate": -1.0}, "anomaly rate"),
+        ({"anomaly_rate": -0.1}, "anomaly rate"),
+        ({"anomaly_rate": 1.0}, "anomaly rate"),
         ({"missing_rate": 1.0}, "missing_rate"),
         ({"interval_s": 0}, "interval_s"),
     ],
