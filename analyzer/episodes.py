@@ -127,11 +127,14 @@ class EpisodeTracker:
         open_index: dict[str, str] = await self.redis.hgetall(self.keys.open_episodes)
         keys = {c.key for a in assessments for c in a.conditions} | set(open_index)
         for key in sorted(keys):
+            # Normal readings matter once an episode exists: one opened earlier, or earlier in this batch.
             relevant = [
                 (i, a)
                 for i, a in enumerate(assessments)
-                if any(c.key == key for c in a.conditions) or (key in open_index and a.shows_normal(key))
+                if any(c.key == key for c in a.conditions) or a.shows_normal(key)
             ]
+            if all(not any(c.key == key for c in a.conditions) for _, a in relevant) and key not in open_index:
+                continue
             if not relevant:
                 continue
             episode_id = await self._apply_condition(key, open_index.get(key), relevant)
