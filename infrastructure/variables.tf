@@ -48,6 +48,11 @@ variable "tags" {
   description = "Extra tags merged into every resource's tags (project, environment and managed_by are always set)."
   type        = map(string)
   default     = {}
+
+  validation {
+    condition     = alltrue([for key, value in var.tags : length(key) <= 512 && length(value) <= 256 && !can(regex("[<>%&\\\\?/]", key))])
+    error_message = "tags: names at most 512 characters without < > % & \\ ? /, values at most 256 characters."
+  }
 }
 
 # --- Network ----------------------------------------------------------------------------
