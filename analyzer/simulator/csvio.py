@@ -37,7 +37,7 @@ def labels_path(csv_path: Path | str) -> Path:
 
 
 def write_csv(plant: SimulatedPlant, path: Path | str) -> Path:
-    """Write the payloads to ``path`` and the labels to :func:`labels_path`; return the labels' path."""
+    """Write the payloads to ``path`` and the labels beside it (:func:`labels_path`); return ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -46,9 +46,9 @@ def write_csv(plant: SimulatedPlant, path: Path | str) -> Path:
         for timestamp, row, kind in zip(plant.timestamps, plant.values.tolist(), plant.row_kind, strict=True):
             cells = ["" if value != value else repr(value) for value in row]
             writer.writerow([format_timestamp(timestamp), *cells, int(kind != "normal"), kind])
-    target = labels_path(path)
-    target.write_text(json.dumps([label_to_dict(label) for label in plant.labels], indent=2) + "\n", "utf-8")
-    return target
+    labels = [label_to_dict(label) for label in plant.labels]
+    labels_path(path).write_text(json.dumps(labels, indent=2) + "\n", "utf-8")
+    return path
 
 
 def read_csv(path: Path | str) -> SimulatedPlant:

@@ -27,7 +27,8 @@ from tests.simulator.simulated_days import START
 def written(tmp_path_factory: pytest.TempPathFactory, catalog: SensorCatalog) -> tuple[SimulatedPlant, Path]:
     plant = simulate_plant(catalog, START, 2000, seed=8, anomaly_rate=0.3)
     path = tmp_path_factory.mktemp("sim") / "day.csv"
-    write_csv(plant, path)
+    assert write_csv(plant, path) == path
+    assert labels_path(path).exists()
     return plant, path
 
 
