@@ -25,4 +25,4 @@ async def analyze(body: AnalyzeRequest, services: ServicesDep) -> AnalysisResult
     except PayloadError as error:
         fields = {PAYLOAD_FIELD: orjson.dumps(body.payload).decode()}
         await dead_letter(services.redis, services.keys, [(body.entry_id, str(error), fields)])
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"entry {body.entry_id}: {error}") from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"entry {body.entry_id}: {error}") from None

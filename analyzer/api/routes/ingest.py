@@ -43,7 +43,7 @@ async def ingest(request: Request, services: ServicesDep) -> IngestResponse:
         documents = _payloads_of(body)
         entry_ids = await services.lander.land_documents(documents)
     except PayloadError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
     return IngestResponse(entry_ids=entry_ids, landed=len(entry_ids))
 
 
