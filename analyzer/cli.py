@@ -312,8 +312,7 @@ async def land_simulation(
     """Land simulated payloads: ``fast`` lands ``count`` payloads whose times end now; otherwise one
     every ``interval_s`` from now on. Labels are rewritten to ``labels_path`` as they appear."""
     from analyzer.reading import PayloadError
-    from analyzer.simulator import PlantModel
-    from analyzer.simulator.csvio import _label_to_json
+    from analyzer.simulator import PlantModel, label_to_dict
 
     n_fast = count or 360
     start = datetime.now(UTC).replace(microsecond=0) - (timedelta(seconds=10 * (n_fast - 1)) if fast else timedelta())
@@ -337,7 +336,7 @@ async def land_simulation(
             key = (label.kind, label.sensors, label.start)
             if key not in labels or label.end > labels[key].end:
                 labels[key] = label
-        labels_path.write_text(json.dumps([_label_to_json(label) for label in labels.values()], indent=1))
+        labels_path.write_text(json.dumps([label_to_dict(label) for label in labels.values()], indent=1))
         if on_landed:
             on_landed(landed)
         if fast and landed >= n_fast:
@@ -417,7 +416,7 @@ async def _replay(
                         rejected += 1
                         progress.console.print(f"[red]row {first + len(readings) + 2}: rejected: {error}")
                 landed += len(await lander.land(readings))
-                progress.update(task, completed=first + chunk_size)
+                progress.update(task, completed=min(first + chunk_size, len(documents)))
     finally:
         await lander.redis.aclose()
     typer.echo(f"replayed {landed} payloads onto {settings.stream_key}; rejected {rejected}")
