@@ -11,6 +11,8 @@ from typing import Final
 
 FaultHook = Callable[[str], None]
 
+#: Cosmos only: the open episode is marked as being resolved (the commit point of a resolve).
+RESOLVE_MARKED: Final = "resolve:marked"
 #: The resolved record is written; the open episode is not yet deleted.
 RESOLVE_WRITTEN: Final = "resolve:written"
 #: Cosmos only: the open episode is marked as moving to another severity partition.

@@ -359,6 +359,8 @@ class SqliteStore:
                  resolved.model_dump_json()),
             )
             self._set_sensors(db, _RESOLVED, resolved.id, t, resolved.sensors)
+            # One transaction here; the points exist so the contract suite crashes both stores alike.
+            self._fault(_faults.RESOLVE_MARKED)
             self._fault(_faults.RESOLVE_WRITTEN)
             db.execute(f"DELETE FROM {_OPEN} WHERE id = ?", (episode_id,))
             db.execute(f"DELETE FROM {_OPEN}_sensors WHERE id = ?", (episode_id,))

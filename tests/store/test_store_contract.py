@@ -327,9 +327,10 @@ async def _visible(store: Store, episode_id: str) -> tuple[bool, bool]:
     return as_open, as_resolved
 
 
-async def test_crash_between_the_two_writes_of_a_resolve(store: Store) -> None:
+@pytest.mark.parametrize("point", [_faults.RESOLVE_MARKED, _faults.RESOLVE_WRITTEN])
+async def test_crash_between_the_writes_of_a_resolve(store: Store, point: str) -> None:
     created = await store.create_episode(make_episode(severity=Severity.HIGH))
-    store.fault_hook = crash_at(_faults.RESOLVE_WRITTEN)  # type: ignore[attr-defined]
+    store.fault_hook = crash_at(point)  # type: ignore[attr-defined]
     with pytest.raises(SimulatedCrash):
         await store.resolve_episode(created.item.id, "bob", "fixed", at(900))
     store.fault_hook = None  # type: ignore[attr-defined]

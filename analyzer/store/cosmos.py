@@ -1,0 +1,570 @@
+"""The Cosmos DB store (NoSQL API) on ``azure.cosmos.aio``.
+
+Documents are the pydantic models as JSON plus ``t_us`` (the sort time in integer microseconds,
+so ordering ignores UTC offsets); queries page newest first by ``ORDER BY c.t_us DESC, c.id DESC``
+(needs the composite index in :data:`INDEXING_POLICY`) through the SDK's continuation tokens,
+wrapped and signed by :mod:`analyzer.store._paging`. Time ranges are half-open.
+
+Moves are never transactional across partitions, so each move starts with a *commit point*: a
+conditional (If-Match) replace of the current document that marks it, carrying the full new state.
+
+* Severity change (partition ``A`` -> ``B``): mark ``A`` with ``moving_to=B`` (If-Match the caller's
+  etag: this is where concurrent updaters get :class:`ConflictError`), create the episode in ``B``,
+  delete ``A``.
+* Resolve: mark the open document with ``resolving`` (resolver, time, note), upsert the resolved
+  record, delete the open document.
+
+Any reader that meets a marked document completes the move before answering (creating the target
+is idempotent: 409 means done), so a crash at any point leaves either the old state or a marked
+state that the next read or retry completes; readers of open episodes never return a document that
+is being resolved, and never return an episode twice. If a reader stalls between reading a marker
+and creating its target while other replicas finish the move *and* move the episode again, two
+open copies can exist briefly; every read by id repairs that by keeping the copy with the higher
+``count``.
+
+An episode's etag is ``"{severity}|{cosmos etag}"``: the severity tells ``replace_episode`` which
+partition the caller read, so updates are point operations. ``get_episode`` and ``get_result`` are
+single-request cross-partition queries by id (the caller knows neither partition key).
+
+Write cost per analysed entry (measured in ``bench/store_cost.py``): one upsert per result; an
+episode update adds one query and one replace (three writes instead of one on a severity change).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from azure.core import MatchConditions
+from azure.cosmos import PartitionKey
+from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
+from pydantic import BaseModel
+
+from analyzer.store import _faults, _retry
+from analyzer.store._faults import FaultHook
+from analyzer.store._paging import TokenCodec, to_micros
+from analyzer.store.containers import (
+    ALL_CONTAINERS,
+    ANOMALY_RESULTS,
+    MODIFIED_VALUES,
+    RESOLVED_ANOMALIES,
+    UNRESOLVED_ANOMALIES,
+    ContainerSpec,
+)
+from analyzer.store.protocol import (
+    AlreadyExistsError,
+    ConflictError,
+    EpisodeQuery,
+    InvalidContinuationError,
+    ModificationQuery,
+    NotFoundError,
+    ResolvedQuery,
+    ResultQuery,
+    StoreError,
+    Versioned,
+)
+from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
+from schemas.api import Page
+from schemas.results import AnalysisResult
+
+if TYPE_CHECKING:
+    from analyzer.settings import Settings
+
+M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
+
+SORT_FIELD: Final = "t_us"
+_MOVING = "moving_to"
+_RESOLVING = "resolving"
+_INTERNAL = frozenset({SORT_FIELD, _MOVING, _RESOLVING, "ttl"})
+
+#: Every container: consistent indexing of everything, plus the composite index that the
+#: newest-first ``ORDER BY c.t_us DESC, c.id DESC`` of every query needs. Terraform must declare
+#: the same ``composite_index`` on each container.
+INDEXING_POLICY: Final[dict[str, Any]] = {
+    "indexingMode": "consistent",
+    "automatic": True,
+    "includedPaths": [{"path": "/*"}],
+    "excludedPaths": [{"path": '/"_etag"/?'}],
+    "compositeIndexes": [
+        [{"path": f"/{SORT_FIELD}", "order": "descending"}, {"path": "/id", "order": "descending"}],
+    ],
+}
+
+#: Concurrent upserts per ``put_results`` call.
+PUT_CONCURRENCY: Final = 16
+#: A page query re-runs at most this often after completing interrupted moves it met.
+_SETTLE_ROUNDS = 3
+
+
+def _strip(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if not k.startswith("_") and k not in _INTERNAL}
+
+
+def _doc(model: BaseModel, sort_time: datetime, **extra: Any) -> dict[str, Any]:
+    body = model.model_dump(mode="json")
+    body[SORT_FIELD] = to_micros(sort_time)
+    body.update(extra)
+    return body
+
+
+def _pack(severity: str, etag: str) -> str:
+    return f"{severity}|{etag}"
+
+
+def _unpack(etag: str) -> tuple[str, str]:
+    severity, sep, cosmos_etag = etag.partition("|")
+    if not sep or not cosmos_etag:
+        raise ConflictError(f"replace_episode on {UNRESOLVED_ANOMALIES.name}: etag {etag!r} was not issued here")
+    return severity, cosmos_etag
+
+
+def _is_marked(doc: dict[str, Any]) -> bool:
+    return bool(doc.get(_MOVING) or doc.get(_RESOLVING))
+
+
+def _newest(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return max(docs, key=lambda d: (d.get("count", 0), d.get("_ts", 0), d.get("_etag", "")))
+
+
+class CosmosStore:
+    """The :class:`~analyzer.store.protocol.Store` on four Cosmos DB containers."""
+
+    def __init__(
+        self,
+        client: CosmosClient,
+        database: DatabaseProxy,
+        codec: TokenCodec,
+        *,
+        credential: Any = None,
+        fault_hook: FaultHook | None = None,
+    ) -> None:
+        self._client = client
+        self._credential = credential
+        self._codec = codec
+        self.database_name = database.id
+        self.results = database.get_container_client(ANOMALY_RESULTS.name)
+        self.open_episodes = database.get_container_client(UNRESOLVED_ANOMALIES.name)
+        self.resolved = database.get_container_client(RESOLVED_ANOMALIES.name)
+        self.modifications = database.get_container_client(MODIFIED_VALUES.name)
+        #: Tests set this to simulate a crash at a named point (see :mod:`analyzer.store._faults`).
+        self.fault_hook = fault_hook
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        *,
+        endpoint: str,
+        database: str,
+        key: str | None = None,
+        verify_tls: bool = True,
+        create_if_missing: bool = False,
+        fault_hook: FaultHook | None = None,
+        **client_options: Any,
+    ) -> CosmosStore:
+        """Connect with ``key`` if given (local servers), else ``DefaultAzureCredential``."""
+        credential: Any
+        owned_credential = None
+        if key is not None:
+            credential = key
+        else:
+            from azure.identity.aio import DefaultAzureCredential
+
+            credential = owned_credential = DefaultAzureCredential()
+        client = CosmosClient(endpoint, credential=credential, connection_verify=verify_tls, **client_options)
+        try:
+            if create_if_missing:
+                db = await _retry.call("create_database", database,
+                                       lambda: client.create_database_if_not_exists(database))
+                for spec in ALL_CONTAINERS:
+                    await _create_container(db, spec)
+            else:
+                db = client.get_database_client(database)
+            # Tokens must verify on every replica and across restarts: derive the secret from
+            # what all replicas share (the account and database), plus the key where there is one.
+            secret = hashlib.sha256(f"{endpoint}|{database}|{key or ''}|continuation".encode()).digest()
+            store = cls(client, db, TokenCodec(secret), credential=owned_credential, fault_hook=fault_hook)
+            await store.ping()
+        except BaseException:
+            await client.close()
+            if owned_credential is not None:
+                await owned_credential.close()
+            raise
+        return store
+
+    @classmethod
+    async def from_settings(cls, settings: Settings) -> CosmosStore:
+        if not settings.cosmos_db_endpoint:
+            raise StoreError("STORE_BACKEND=cosmos needs COSMOS_DB_ENDPOINT")
+        return await cls.open(
+            endpoint=settings.cosmos_db_endpoint,
+            database=settings.cosmos_db_database_name,
+            key=settings.cosmos_db_key.get_secret_value() if settings.cosmos_db_key else None,
+            verify_tls=settings.cosmos_db_verify_tls,
+            create_if_missing=settings.cosmos_db_create_if_missing,
+        )
+
+    async def close(self) -> None:
+        await self._client.close()
+        if self._credential is not None:
+            await self._credential.close()
+
+    async def ping(self) -> None:
+        for container in (self.results, self.open_episodes, self.resolved, self.modifications):
+            await _retry.call("ping", container.id, container.read)
+
+    def _fault(self, point: str) -> None:
+        if self.fault_hook is not None:
+            self.fault_hook(point)
+
+    # -- anomaly_results -------------------------------------------------------------------
+
+    async def put_results(self, results: Sequence[AnalysisResult]) -> None:
+        unique = list({result.id: result for result in results}.values())
+        gate = asyncio.Semaphore(PUT_CONCURRENCY)
+
+        async def upsert(result: AnalysisResult) -> None:
+            body = _doc(result, result.timestamp)
+            async with gate:
+                await _retry.call("put_results", self.results.id, lambda: self.results.upsert_item(body))
+
+        await _gather(upsert(result) for result in unique)
+
+    async def get_result(self, result_id: str) -> AnalysisResult | None:
+        docs = await self._query_all("get_result", self.results, "SELECT * FROM c WHERE c.id = @id",
+                                     {"@id": result_id})
+        return AnalysisResult.model_validate(_strip(docs[0])) if docs else None
+
+    async def existing_result_ids(self, result_ids: Sequence[str]) -> set[str]:
+        wanted = list(dict.fromkeys(result_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            found.update(await self._query_all(
+                "existing_result_ids", self.results,
+                "SELECT VALUE c.id FROM c WHERE ARRAY_CONTAINS(@ids, c.id)", {"@ids": chunk}))
+        return found
+
+    async def query_results(self, query: ResultQuery) -> Page[AnalysisResult]:
+        where, params = _time_filters(query)
+        if query.sensor is not None:
+            where.append("ARRAY_CONTAINS(c.anomalous_sensors, @sensor)")
+            params["@sensor"] = query.sensor
+        if query.severity is not None:
+            where.append("c.severity_level = @severity")
+            params["@severity"] = query.severity.value
+        if query.status is not None:
+            where.append("c.final_status = @status")
+            params["@status"] = query.status.value
+        docs, token = await self._page("query_results", self.results, query, where, params)
+        return Page[AnalysisResult](items=[AnalysisResult.model_validate(_strip(d)) for d in docs],
+                                    continuation=token)
+
+    # -- unresolved_anomalies --------------------------------------------------------------
+
+    async def _episode_docs(self, operation: str, episode_id: str) -> list[dict[str, Any]]:
+        return await self._query_all(operation, self.open_episodes, "SELECT * FROM c WHERE c.id = @id",
+                                     {"@id": episode_id})
+
+    async def get_episode(self, episode_id: str) -> Versioned[Episode] | None:
+        current = await self._settle("get_episode", await self._episode_docs("get_episode", episode_id))
+        return _versioned(current) if current is not None else None
+
+    async def find_open_episode(self, condition_key: str) -> Versioned[Episode] | None:
+        docs = await self._query_all("find_open_episode", self.open_episodes,
+                                     "SELECT * FROM c WHERE c.condition_key = @key", {"@key": condition_key})
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for doc in docs:
+            by_id.setdefault(doc["id"], []).append(doc)
+        settled = [await self._settle("find_open_episode", group) for group in by_id.values()]
+        open_docs = [doc for doc in settled if doc is not None]
+        if not open_docs:
+            return None
+        return _versioned(max(open_docs, key=lambda d: (d[SORT_FIELD], d["opened_at"], d["id"])))
+
+    async def create_episode(self, episode: Episode) -> Versioned[Episode]:
+        body = _doc(episode, episode.last_seen)
+        created = await _retry.call("create_episode", self.open_episodes.id,
+                                    lambda: self.open_episodes.create_item(body), idempotent=False)
+        return Versioned(episode, _pack(episode.severity_level.value, created["_etag"]))
+
+    async def replace_episode(self, episode: Episode, etag: str) -> Versioned[Episode]:
+        container = self.open_episodes
+        old_severity, cosmos_etag = _unpack(etag)
+        new_severity = episode.severity_level.value
+        if old_severity == new_severity:
+            body = _doc(episode, episode.last_seen)
+            replaced = await self._conditional("replace_episode", episode.id, lambda: container.replace_item(
+                episode.id, body, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified))
+            return Versioned(episode, _pack(new_severity, replaced["_etag"]))
+        # The commit point: the old copy, marked and carrying the new state, If-Match the caller's etag.
+        marker = _doc(episode, episode.last_seen, severity_level=old_severity, **{_MOVING: new_severity})
+        marked = await self._conditional("replace_episode", episode.id, lambda: container.replace_item(
+            episode.id, marker, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified))
+        self._fault(_faults.MOVE_MARKED)
+        target = await self._complete_move(marked)
+        return Versioned(Episode.model_validate(_strip(target)), _pack(new_severity, target["_etag"]))
+
+    async def _conditional(self, operation: str, episode_id: str,
+                           fn: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """An If-Match write: 412 -> conflict; 404 -> conflict if the episode moved, else not found."""
+        try:
+            return await _retry.call(operation, self.open_episodes.id, fn, idempotent=False)
+        except NotFoundError:
+            if await self.get_episode(episode_id) is not None:
+                raise ConflictError(
+                    f"{operation} on {self.open_episodes.id}: episode {episode_id!r} moved since read"
+                ) from None
+            raise NotFoundError(f"{operation} on {self.open_episodes.id}: no open episode {episode_id!r}") from None
+
+    async def _complete_move(self, marker: dict[str, Any]) -> dict[str, Any]:
+        """Create the marked episode in its new partition (idempotent), then delete the marker."""
+        container = self.open_episodes
+        target = {**_strip(marker), SORT_FIELD: marker[SORT_FIELD], "severity_level": marker[_MOVING]}
+        try:
+            created: dict[str, Any] = await _retry.call("move_episode", container.id,
+                                                        lambda: container.create_item(target), idempotent=False)
+        except AlreadyExistsError:
+            # Done by another reader's roll-forward, or a stale marker left in the target partition.
+            existing = await _retry.call("move_episode", container.id, lambda: container.read_item(
+                target["id"], partition_key=target["severity_level"]))
+            if _is_marked(existing) and existing.get(_MOVING) != marker["severity_level"]:
+                created = await _retry.call("move_episode", container.id, lambda: container.replace_item(
+                    target["id"], target, etag=existing["_etag"], match_condition=MatchConditions.IfNotModified
+                ), idempotent=False)
+            else:
+                created = existing
+        self._fault(_faults.MOVE_CREATED)
+        await self._delete_if_unchanged("move_episode", marker)
+        return created
+
+    async def _delete_if_unchanged(self, operation: str, doc: dict[str, Any]) -> None:
+        container = self.open_episodes
+        try:
+            await _retry.call(operation, container.id, lambda: container.delete_item(
+                doc["id"], partition_key=doc["severity_level"], etag=doc["_etag"],
+                match_condition=MatchConditions.IfNotModified))
+        except (NotFoundError, ConflictError):
+            pass  # someone else completed this step, or the copy changed: it is theirs now
+
+    async def _settle(self, operation: str, docs: list[dict[str, Any]], depth: int = 0) -> dict[str, Any] | None:
+        """The current open copy of one episode among ``docs`` (all copies of one id), after
+        completing any interrupted move; ``None`` if it is being resolved or does not exist."""
+        if not docs:
+            return None
+        resolving = [doc for doc in docs if doc.get(_RESOLVING)]
+        if resolving:
+            await self._complete_resolve(resolving[0], docs)
+            return None
+        plain = [doc for doc in docs if not _is_marked(doc)]
+        if plain:
+            current = _newest(plain)
+            for stale in docs:
+                if stale is not current:
+                    await self._delete_if_unchanged(operation, stale)
+            return current
+        if depth >= _SETTLE_ROUNDS:
+            raise StoreError(f"{operation} on {self.open_episodes.id}: episode {docs[0]['id']!r} keeps moving")
+        await self._complete_move(max(docs, key=lambda d: d.get("_ts", 0)))
+        return await self._settle(operation, await self._episode_docs(operation, docs[0]["id"]), depth + 1)
+
+    async def query_episodes(self, query: EpisodeQuery) -> Page[Episode]:
+        where, params = _time_filters(query)
+        if query.sensor is not None:
+            where.append("ARRAY_CONTAINS(c.sensors, @sensor)")
+            params["@sensor"] = query.sensor
+        if query.severity is not None:
+            where.append("c.severity_level = @severity")
+            params["@severity"] = query.severity.value
+        if query.state is not None:
+            where.append("c.state = @state")
+            params["@state"] = query.state
+        if query.tier is not None:
+            where.append("c.tier = @tier")
+            params["@tier"] = query.tier
+        for _ in range(_SETTLE_ROUNDS):
+            docs, token = await self._page("query_episodes", self.open_episodes, query, where, params)
+            marked = [doc for doc in docs if _is_marked(doc)]
+            if not marked:
+                break
+            # An interrupted move or resolve: complete it, then read the page again.
+            for doc in marked:
+                await self._settle("query_episodes", await self._episode_docs("query_episodes", doc["id"]))
+        else:
+            docs = [doc for doc in docs if not _is_marked(doc)]
+        unique: dict[str, dict[str, Any]] = {}
+        for doc in docs:
+            if doc["id"] not in unique or _newest([unique[doc["id"]], doc]) is doc:
+                unique[doc["id"]] = doc
+        return Page[Episode](items=[Episode.model_validate(_strip(d)) for d in unique.values()],
+                             continuation=token)
+
+    # -- resolved_anomalies ----------------------------------------------------------------
+
+    async def resolve_episode(
+        self, episode_id: str, resolved_by: str, note: str, resolved_at: datetime
+    ) -> ResolvedAnomaly:
+        container = self.open_episodes
+        for _ in range(10):
+            current = await self._settle("resolve_episode", await self._episode_docs("resolve_episode", episode_id))
+            if current is None:
+                done = await self._resolved_doc(episode_id)
+                if done is None:
+                    raise NotFoundError(f"resolve_episode on {container.id}: no episode {episode_id!r}")
+                return ResolvedAnomaly.model_validate(_strip(done))
+            marker = {**current, _RESOLVING: {"resolved_by": resolved_by, "resolution_note": note,
+                                              "resolved_at": resolved_at.isoformat()}}
+            marker = {k: v for k, v in marker.items() if not k.startswith("_")}
+            try:
+                marked = await _retry.call("resolve_episode", container.id, lambda m=marker, c=current:
+                                           container.replace_item(episode_id, m, etag=c["_etag"],
+                                                                  match_condition=MatchConditions.IfNotModified),
+                                           idempotent=False)
+            except (ConflictError, NotFoundError):
+                continue  # updated or moved since read: read again
+            self._fault(_faults.RESOLVE_MARKED)
+            return await self._complete_resolve(marked, [marked])
+        raise ConflictError(f"resolve_episode on {container.id}: episode {episode_id!r} keeps changing")
+
+    async def _complete_resolve(self, marker: dict[str, Any], copies: list[dict[str, Any]]) -> ResolvedAnomaly:
+        """Write the resolved record (idempotent upsert), then delete every open copy."""
+        resolved = ResolvedAnomaly.model_validate({**_strip(marker), **marker[_RESOLVING]})
+        body = _doc(resolved, resolved.resolved_at)
+        await _retry.call("resolve_episode", self.resolved.id, lambda: self.resolved.upsert_item(body))
+        self._fault(_faults.RESOLVE_WRITTEN)
+        for copy in copies:
+            await self._delete_if_unchanged("resolve_episode", copy)
+        return resolved
+
+    async def _resolved_doc(self, episode_id: str) -> dict[str, Any] | None:
+        docs = await self._query_all("get_resolved", self.resolved, "SELECT * FROM c WHERE c.id = @id",
+                                     {"@id": episode_id})
+        return docs[0] if docs else None
+
+    async def get_resolved(self, episode_id: str) -> ResolvedAnomaly | None:
+        doc = await self._resolved_doc(episode_id)
+        if doc is None:
+            # A resolve interrupted before its record was written: complete it first.
+            copies = await self._episode_docs("get_resolved", episode_id)
+            if any(copy.get(_RESOLVING) for copy in copies):
+                await self._settle("get_resolved", copies)
+                doc = await self._resolved_doc(episode_id)
+        return ResolvedAnomaly.model_validate(_strip(doc)) if doc is not None else None
+
+    async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAnomaly]:
+        where, params = _time_filters(query)
+        if query.sensor is not None:
+            where.append("ARRAY_CONTAINS(c.sensors, @sensor)")
+            params["@sensor"] = query.sensor
+        if query.severity is not None:
+            where.append("c.severity_level = @severity")
+            params["@severity"] = query.severity.value
+        if query.resolved_by is not None:
+            where.append("c.resolved_by = @resolved_by")
+            params["@resolved_by"] = query.resolved_by
+        docs, token = await self._page("query_resolved", self.resolved, query, where, params)
+        return Page[ResolvedAnomaly](items=[ResolvedAnomaly.model_validate(_strip(d)) for d in docs],
+                                     continuation=token)
+
+    # -- modified_values -------------------------------------------------------------------
+
+    async def put_modification(self, record: ModifiedValue) -> None:
+        body = _doc(record, record.modified_at)
+        await _retry.call("put_modification", self.modifications.id,
+                          lambda: self.modifications.upsert_item(body))
+
+    async def query_modifications(self, query: ModificationQuery) -> Page[ModifiedValue]:
+        where, params = _time_filters(query)
+        for field in ("sensor", "modified_by", "result_id"):
+            value = getattr(query, field)
+            if value is not None:
+                where.append(f"c.{field} = @{field}")
+                params[f"@{field}"] = value
+        docs, token = await self._page("query_modifications", self.modifications, query, where, params)
+        return Page[ModifiedValue](items=[ModifiedValue.model_validate(_strip(d)) for d in docs],
+                                   continuation=token)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    async def _query_all(self, operation: str, container: ContainerProxy, sql: str,
+                         params: dict[str, Any]) -> list[Any]:
+        parameters = [{"name": name, "value": value} for name, value in params.items()]
+
+        async def run() -> list[Any]:
+            return [item async for item in container.query_items(sql, parameters=parameters)]
+
+        return await _retry.call(operation, container.id, run)
+
+    async def _page(
+        self,
+        operation: str,
+        container: ContainerProxy,
+        query: ResultQuery | EpisodeQuery | ResolvedQuery | ModificationQuery,
+        where: list[str],
+        params: dict[str, Any],
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page newest first; the SDK's continuation, wrapped in a signed token."""
+        sdk_token: str | None = None
+        if query.continuation is not None:
+            sdk_token = self._codec.decode(query, query.continuation)
+            if not isinstance(sdk_token, str):
+                raise InvalidContinuationError(f"{operation} on {container.id}: continuation has no position")
+        sql = (f"SELECT * FROM c {'WHERE ' + ' AND '.join(where) if where else ''} "
+               f"ORDER BY c.{SORT_FIELD} DESC, c.id DESC")
+        parameters = [{"name": name, "value": value} for name, value in params.items()]
+
+        async def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            pager = container.query_items(sql, parameters=parameters, max_item_count=query.limit).by_page(token)
+            try:
+                page = await pager.__anext__()
+            except StopAsyncIteration:
+                return [], None
+            items = [item async for item in page]
+            return items, pager.continuation_token
+
+        docs: list[dict[str, Any]] = []
+        for _ in range(20):  # the service may return empty pages with a continuation; skip them
+            docs, sdk_token = await _retry.call(operation, container.id, lambda t=sdk_token: fetch(t))
+            if docs or sdk_token is None:
+                break
+        docs = docs[: query.limit]
+        return docs, self._codec.encode(query, sdk_token) if sdk_token and docs else None
+
+
+def _time_filters(query: ResultQuery | EpisodeQuery | ResolvedQuery | ModificationQuery) -> tuple[
+        list[str], dict[str, Any]]:
+    where: list[str] = []
+    params: dict[str, Any] = {}
+    if query.start is not None:
+        where.append(f"c.{SORT_FIELD} >= @start")
+        params["@start"] = to_micros(query.start)
+    if query.end is not None:
+        where.append(f"c.{SORT_FIELD} < @end")
+        params["@end"] = to_micros(query.end)
+    return where, params
+
+
+def _versioned(doc: dict[str, Any]) -> Versioned[Episode]:
+    return Versioned(Episode.model_validate(_strip(doc)), _pack(doc["severity_level"], doc["_etag"]))
+
+
+async def _create_container(database: DatabaseProxy, spec: ContainerSpec) -> None:
+    options: dict[str, Any] = {"partition_key": PartitionKey(path=spec.partition_key),
+                               "indexing_policy": INDEXING_POLICY}
+    if spec.default_ttl_s is not None:
+        options["default_ttl"] = spec.default_ttl_s
+    await _retry.call("create_container", spec.name,
+                      lambda: database.create_container_if_not_exists(spec.name, **options))
+
+
+async def _gather(tasks: Any) -> None:
+    """Run every task; if any fail, wait for the rest and raise the first failure."""
+    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
