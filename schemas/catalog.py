@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import pairwise
 from typing import Literal, Self
 
@@ -50,8 +51,8 @@ class SensorCatalog(BaseModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
-        seen: set[str] = set()
-        duplicates = sorted({s.name for s in self.sensors if s.name in seen or seen.add(s.name)})
+        counts = Counter(s.name for s in self.sensors)
+        duplicates = sorted(name for name, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"duplicate sensor names in catalogue: {', '.join(duplicates)}")
         return self
