@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Deploy one environment of the sensor analyzer to Azure: plan, show, apply exactly that plan,
+# then publish the analyzer image, the function code and the dashboard API.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+INFRA_DIR="${SCRIPT_DIR}/infrastructure"
+TERRAFORM="${TERRAFORM:-terraform}"
+AZ="${AZ:-az}"
+DOCKER="${DOCKER:-docker}"
+PYTHON="${PYTHON:-python3}"
+
+usage() {
+  cat <<'USAGE'
+Usage: ./deploy.sh -e dev|staging|prod [-p] [-y] [-f FILE.tfvars] [-w WORKSPACE] [-h]
+
+  -e ENV        environment to deploy (dev, staging or prod)                  [required]
+  -p            plan only: write and show the plan, change nothing
+  -y            apply without asking (in prod also pass --yes-i-mean-prod, or type "prod")
+  -f FILE       extra .tfvars applied after infrastructure/environments/ENV.tfvars
+                (subscription_id, dashboard_auth_client_id, ...; see terraform.tfvars.example)
+  -w WORKSPACE  terraform workspace (default: ENV)
+  --yes-i-mean-prod  with -y, apply to prod without the typed confirmation
+  -h            show this help
+
+Remote state: infrastructure/environments/ENV.backend.hcl if present, otherwise the variables
+TF_STATE_RESOURCE_GROUP, TF_STATE_STORAGE_ACCOUNT and TF_STATE_CONTAINER (default "tfstate").
+USAGE
+}
+
+log() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+die_usage() { printf 'error: %s\n\n' "$*" >&2; usage >&2; exit 2; }
+
+ENVIRONMENT=""
+PLAN_ONLY=false
+ASSUME_YES=false
+PROD_OVERRIDE=false
+VAR_FILE=""
+WORKSPACE=""
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -e) [[ $# -ge 2 ]] || die_usage "-e needs a value"; ENVIRONMENT="$2"; shift 2 ;;
+    -p) PLAN_ONLY=true; shift ;;
+    -y) ASSUME_YES=true; shift ;;
+    -f) [[ $# -ge 2 ]] || die_usage "-f needs a value"; VAR_FILE="$2"; shift 2 ;;
+    -w) [[ $# -ge 2 ]] || die_usage "-w needs a value"; WORKSPACE="$2"; shift 2 ;;
+    --yes-i-mean-prod) PROD_OVERRIDE=true; shift ;;
+    -h | --help) usage; exit 0 ;;
+    *) die_usage "unknown argument: $1" ;;
+  esac
+done
+
+case "${ENVIRONMENT}" in
+  dev | staging | prod) ;;
+  "") die_usage "-e ENV is required" ;;
+  *) die_usage "environment must be dev, staging or prod, not '${ENVIRONMENT}'" ;;
+esac
+WORKSPACE="${WORKSPACE:-${ENVIRONMENT}}"
+[[ "${WORKSPACE}" =~ ^[A-Za-z0-9_-]{1,64}$ ]] || die_usage "workspace must be letters, digits, _ or - (got '${WORKSPACE}')"
+ENV_VAR_FILE="${INFRA_DIR}/environments/${ENVIRONMENT}.tfvars"
+if [[ -n "${VAR_FILE}" ]]; then
+  [[ -f "${VAR_FILE}" ]] || die_usage "tfvars file not found: ${VAR_FILE}"
+  VAR_FILE="$(cd "$(dirname "${VAR_FILE}")" && pwd)/$(basename "${VAR_FILE}")"
+fi
+
+tf() { "${TERRAFORM}" -chdir="${INFRA_DIR}" "$@"; }
+
+# --- Prerequisites -------------------------------------------------------------------------------------
+check_prerequisites() {
+  log "Checking prerequisites"
+  command -v "${TERRAFORM}" >/dev/null 2>&1 || die "terraform not found (scripts/install-terraform.sh installs it)"
+  command -v "${AZ}" >/dev/null 2>&1 || die "Azure CLI (az) not found"
+  [[ -f "${ENV_VAR_FILE}" ]] || die "missing ${ENV_VAR_FILE}"
+  local current expected=""
+  current="$("${AZ}" account show --query id -o tsv 2>/dev/null)" || die "not logged in to Azure: run 'az login'"
+  if [[ -n "${TF_VAR_subscription_id:-}" ]]; then
+    expected="${TF_VAR_subscription_id}"
+  else
+    local file
+    for file in "${ENV_VAR_FILE}" "${VAR_FILE}"; do
+      [[ -n "${file}" ]] || continue
+      local found
+      found="$(sed -n 's/^[[:space:]]*subscription_id[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1/p' "${file}" | tail -n 1)"
+      [[ -z "${found}" ]] || expected="${found}"
+    done
+  fi
+  [[ -n "${expected}" ]] || die "subscription_id is not set (put it in the -f file or export TF_VAR_subscription_id)"
+  [[ "${current}" == "${expected}" ]] ||
+    die "az is on subscription ${current}, the deployment targets ${expected}: run 'az account set -s ${expected}'"
+  echo "terraform: $("${TERRAFORM}" version | head -n 1); subscription: ${current}"
+}
+
+# --- Terraform -------------------------------------------------------------------------------------------
+terraform_init() {
+  log "Initialising remote state for ${ENVIRONMENT}"
+  local backend=(-backend-config="key=${ENVIRONMENT}.tfstate" -backend-config="use_azuread_auth=true")
+  local backend_file="${INFRA_DIR}/environments/${ENVIRONMENT}.backend.hcl"
+  if [[ -f "${backend_file}" ]]; then
+    backend=(-backend-config="${backend_file}" "${backend[@]}")
+  else
+    [[ -n "${TF_STATE_RESOURCE_GROUP:-}" && -n "${TF_STATE_STORAGE_ACCOUNT:-}" ]] ||
+      die "no ${backend_file}: set TF_STATE_RESOURCE_GROUP and TF_STATE_STORAGE_ACCOUNT (see environments/backend.hcl.example)"
+    backend+=(
+      -backend-config="resource_group_name=${TF_STATE_RESOURCE_GROUP}"
+      -backend-config="storage_account_name=${TF_STATE_STORAGE_ACCOUNT}"
+      -backend-config="container_name=${TF_STATE_CONTAINER:-tfstate}"
+    )
+  fi
+  tf init -input=false -reconfigure "${backend[@]}"
+  log "Selecting workspace ${WORKSPACE}"
+  tf workspace select -or-create=true "${WORKSPACE}"
+}
+
+PLAN_FILE="${INFRA_DIR}/${ENVIRONMENT}.tfplan"
+
+make_plan() {
+  local args=(plan -input=false -var-file="${ENV_VAR_FILE}" -var="environment=${ENVIRONMENT}" -out="${PLAN_FILE}")
+  [[ -z "${VAR_FILE}" ]] || args+=(-var-file="${VAR_FILE}")
+  [[ -z "${IMAGE_TAG:-}" ]] || args+=(-var="analyzer_image_tag=${IMAGE_TAG}")
+  log "Planning ${ENVIRONMENT} (workspace ${WORKSPACE})"
+  tf "${args[@]}"
+  log "The plan"
+  tf show -no-color "${PLAN_FILE}"
+}
+
+confirm_apply() {
+  if [[ "${ENVIRONMENT}" == "prod" ]]; then
+    if ${ASSUME_YES} && ${PROD_OVERRIDE}; then
+      echo "prod: applying without a prompt (-y --yes-i-mean-prod)"
+      return 0
+    fi
+    local typed=""
+    printf 'This changes PRODUCTION. Type "prod" to apply this plan: '
+    read -r typed || true
+    [[ "${typed}" == "prod" ]] || die "not confirmed; nothing applied"
+    return 0
+  fi
+  ${ASSUME_YES} && return 0
+  local answer=""
+  printf 'Apply this plan to %s? [y/N] ' "${ENVIRONMENT}"
+  read -r answer || true
+  [[ "${answer}" =~ ^[Yy]([Ee][Ss])?$ ]] || die "not confirmed; nothing applied"
+}
+
+apply_plan() {
+  log "Applying the plan"
+  tf apply -input=false "${PLAN_FILE}"
+  rm -f "${PLAN_FILE}"
+}
+
+output() { tf output -raw "$1"; }
+
+# --- Publishing --------------------------------------------------------------------------------------------
+image_tag() {
+  local tag
+  tag="$(git -C "${SCRIPT_DIR}" rev-parse --short=12 HEAD 2>/dev/null || date -u +%Y%m%d%H%M%S)"
+  if [[ -n "$(git -C "${SCRIPT_DIR}" status --porcelain 2>/dev/null)" ]]; then
+    tag="${tag}-dirty-$(date -u +%Y%m%d%H%M%S)"
+  fi
+  printf '%s' "${tag}"
+}
+
+publish_image() {
+  local registry repository
+  registry="$(output container_registry_name)"
+  repository="$(output analyzer_image_repository)"
+  [[ -f "${SCRIPT_DIR}/Dockerfile" ]] || die "no Dockerfile at the repository root: cannot build the analyzer image"
+  command -v "${DOCKER}" >/dev/null 2>&1 || die "docker not found: needed to build the analyzer image"
+  log "Building and pushing ${repository}:${IMAGE_TAG}"
+  "${AZ}" acr login --name "${registry}"
+  "${DOCKER}" build --pull -t "${repository}:${IMAGE_TAG}" "${SCRIPT_DIR}"
+  "${DOCKER}" push "${repository}:${IMAGE_TAG}"
+}
+
+# Zip a directory tree; skips caches, virtualenvs and the patterns of an optional ignore file.
+make_zip() {
+  "${PYTHON}" - "$@" <<'PYZIP'
+import fnmatch, os, sys, zipfile
+target, root, ignore_file, *extra = sys.argv[1:]
+patterns = [".venv", "__pycache__", "*.pyc", ".pytest_cache", "local.settings.json", "tests"]
+if ignore_file and os.path.isfile(ignore_file):
+    with open(ignore_file, encoding="utf-8") as handle:
+        patterns += [line.strip().rstrip("/") for line in handle if line.strip() and not line.startswith("#")]
+def skipped(rel):
+    return any(fnmatch.fnmatch(part, pat) or fnmatch.fnmatch(rel, pat) for pat in patterns for part in rel.split(os.sep))
+with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+    for entry in extra:
+        name, _, content = entry.partition("=")
+        archive.writestr(name, content + "\n")
+    for base, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not skipped(os.path.relpath(os.path.join(base, d), root))]
+        for file in files:
+            rel = os.path.relpath(os.path.join(base, file), root)
+            if not skipped(rel):
+                archive.write(os.path.join(base, file), rel)
+PYZIP
+}
+
+publish_code() {
+  local resource_group function_app dashboard_app work
+  resource_group="$(output resource_group_name)"
+  function_app="$(output function_app_name)"
+  dashboard_app="$(output dashboard_app_name)"
+  work="$(mktemp -d)"
+  trap 'rm -rf "${work}"' RETURN
+
+  log "Publishing functions/ to ${function_app}"
+  make_zip "${work}/functions.zip" "${SCRIPT_DIR}/functions" "${SCRIPT_DIR}/functions/.funcignore"
+  "${AZ}" functionapp deployment source config-zip --resource-group "${resource_group}" \
+    --name "${function_app}" --src "${work}/functions.zip" --build-remote true
+
+  log "Publishing the dashboard API to ${dashboard_app}"
+  # The app installs this project (analyzer, schemas, dashboard_api) from its pyproject.toml.
+  mkdir -p "${work}/dashboard"
+  cp -R "${SCRIPT_DIR}/pyproject.toml" "${SCRIPT_DIR}/analyzer" "${SCRIPT_DIR}/schemas" "${SCRIPT_DIR}/dashboard-api" "${work}/dashboard/"
+  [[ ! -f "${SCRIPT_DIR}/README.md" ]] || cp "${SCRIPT_DIR}/README.md" "${work}/dashboard/"
+  make_zip "${work}/dashboard.zip" "${work}/dashboard" "" "requirements.txt=."
+  "${AZ}" webapp deploy --resource-group "${resource_group}" --name "${dashboard_app}" \
+    --src-path "${work}/dashboard.zip" --type zip
+}
+
+# --- Main ------------------------------------------------------------------------------------------------
+check_prerequisites
+terraform_init
+
+# The registry exists once the environment has been applied; the first deploy creates it, pushes
+# the image, then plans again with the image tag (see analyzer_image_tag).
+IMAGE_TAG=""
+REGISTRY_EXISTS=false
+if tf output -raw container_registry_login_server >/dev/null 2>&1; then
+  REGISTRY_EXISTS=true
+  IMAGE_TAG="$(image_tag)"
+  ${PLAN_ONLY} || publish_image
+fi
+
+make_plan
+if ${PLAN_ONLY}; then
+  log "Plan only (-p): plan written to ${PLAN_FILE}; nothing applied"
+  exit 0
+fi
+confirm_apply
+apply_plan
+
+if ! ${REGISTRY_EXISTS}; then
+  log "First deploy: the registry now exists; publishing the analyzer image and planning the container app"
+  IMAGE_TAG="$(image_tag)"
+  publish_image
+  make_plan
+  confirm_apply
+  apply_plan
+fi
+
+publish_code
+
+log "Outputs"
+tf output
