@@ -33,6 +33,8 @@ episode update adds one query and one replace (three writes instead of one on a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -345,12 +347,11 @@ class CosmosStore:
 
     async def _delete_if_unchanged(self, operation: str, doc: dict[str, Any]) -> None:
         container = self.open_episodes
-        try:
+        # NotFound: someone else completed this step; Conflict: the copy changed, it is theirs now.
+        with contextlib.suppress(NotFoundError, ConflictError):
             await _retry.call(operation, container.id, lambda: container.delete_item(
                 doc["id"], partition_key=doc["severity_level"], etag=doc["_etag"],
                 match_condition=MatchConditions.IfNotModified))
-        except (NotFoundError, ConflictError):
-            pass  # someone else completed this step, or the copy changed: it is theirs now
 
     async def _settle(self, operation: str, docs: list[dict[str, Any]], depth: int = 0) -> dict[str, Any] | None:
         """The current open copy of one episode among ``docs`` (all copies of one id), after
@@ -420,11 +421,10 @@ class CosmosStore:
             marker = {**current, _RESOLVING: {"resolved_by": resolved_by, "resolution_note": note,
                                               "resolved_at": resolved_at.isoformat()}}
             marker = {k: v for k, v in marker.items() if not k.startswith("_")}
+            write = functools.partial(container.replace_item, episode_id, marker, etag=current["_etag"],
+                                      match_condition=MatchConditions.IfNotModified)
             try:
-                marked = await _retry.call("resolve_episode", container.id, lambda m=marker, c=current:
-                                           container.replace_item(episode_id, m, etag=c["_etag"],
-                                                                  match_condition=MatchConditions.IfNotModified),
-                                           idempotent=False)
+                marked = await _retry.call("resolve_episode", container.id, write, idempotent=False)
             except (ConflictError, NotFoundError):
                 continue  # updated or moved since read: read again
             self._fault(_faults.RESOLVE_MARKED)
@@ -519,7 +519,7 @@ class CosmosStore:
         parameters = [{"name": name, "value": value} for name, value in params.items()]
 
         async def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
-            pager = container.query_items(sql, parameters=parameters, max_item_count=query.limit).by_page(token)
+            pager: Any = container.query_items(sql, parameters=parameters, max_item_count=query.limit).by_page(token)
             try:
                 page = await pager.__anext__()
             except StopAsyncIteration:
@@ -529,7 +529,7 @@ class CosmosStore:
 
         docs: list[dict[str, Any]] = []
         for _ in range(20):  # the service may return empty pages with a continuation; skip them
-            docs, sdk_token = await _retry.call(operation, container.id, lambda t=sdk_token: fetch(t))
+            docs, sdk_token = await _retry.call(operation, container.id, functools.partial(fetch, sdk_token))
             if docs or sdk_token is None:
                 break
         docs = docs[: query.limit]

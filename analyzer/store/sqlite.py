@@ -230,8 +230,8 @@ class SqliteStore:
             await self._run("put_results", _RESULTS, self._put_results_sync, list(results))
 
     def _put_results_sync(self, results: list[AnalysisResult]) -> None:
-        rows = []
-        sensor_rows = []
+        rows: list[tuple[str, int, str, str | None, str, str]] = []
+        sensor_rows: list[tuple[str, int, str]] = []
         for result in results:
             t = to_micros(result.timestamp)
             severity = result.severity_level.value if result.severity_level else None

@@ -1,0 +1,220 @@
+"""What only the Cosmos DB store does: container creation, the raw state of interrupted moves,
+repair of duplicate copies, retries and error messages."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from typing import Any
+
+import pytest
+from azure.cosmos.exceptions import CosmosHttpResponseError
+from conftest import LOCAL_KEY, CosmosServer
+from store_factories import make_episode, make_result
+
+from analyzer.settings import Settings
+from analyzer.store import _faults, _retry
+from analyzer.store._faults import SimulatedCrash
+from analyzer.store.containers import ALL_CONTAINERS
+from analyzer.store.cosmos import INDEXING_POLICY, CosmosStore
+from analyzer.store.factory import open_store
+from analyzer.store.protocol import ConflictError, EpisodeQuery, NotFoundError, StoreError
+from schemas.results import Severity
+
+pytestmark = pytest.mark.cosmos
+
+
+@pytest.fixture
+async def cosmos(cosmos_server: CosmosServer) -> Any:
+    store = await CosmosStore.open(endpoint=cosmos_server.endpoint, database=f"t-{uuid.uuid4().hex[:10]}",
+                                   key=LOCAL_KEY, verify_tls=False, create_if_missing=True)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def raw_copies(store: CosmosStore, episode_id: str) -> list[dict[str, Any]]:
+    return [doc async for doc in store.open_episodes.query_items(
+        "SELECT * FROM c WHERE c.id = @id", parameters=[{"name": "@id", "value": episode_id}])]
+
+
+async def test_open_store_creates_the_containers_from_containers_py(cosmos_server: CosmosServer) -> None:
+    settings = Settings(store_backend="cosmos", cosmos_db_endpoint=cosmos_server.endpoint,
+                        cosmos_db_database_name=f"f-{uuid.uuid4().hex[:10]}", cosmos_db_key=LOCAL_KEY,
+                        cosmos_db_verify_tls=False, cosmos_db_create_if_missing=True)
+    store = await open_store(settings)
+    try:
+        assert isinstance(store, CosmosStore)
+        for spec, container in zip(ALL_CONTAINERS, (store.results, store.open_episodes, store.resolved,
+                                                    store.modifications), strict=True):
+            props = await container.read()
+            assert props["id"] == spec.name
+            assert props["partitionKey"]["paths"] == [spec.partition_key]
+            assert props.get("defaultTtl") == spec.default_ttl_s
+            assert props["indexingPolicy"]["compositeIndexes"] == INDEXING_POLICY["compositeIndexes"]
+        # a second start finds them and changes nothing
+        await (await open_store(settings)).close()
+    finally:
+        await store.close()
+
+
+async def test_a_missing_database_names_the_operation_and_container(cosmos_server: CosmosServer) -> None:
+    with pytest.raises(StoreError, match=r"ping on anomaly_results failed: HTTP 404") as caught:
+        await CosmosStore.open(endpoint=cosmos_server.endpoint, database="never-created", key=LOCAL_KEY,
+                               verify_tls=False)
+    assert type(caught.value) is NotFoundError
+
+
+async def test_a_crashed_move_leaves_a_marker_that_the_next_read_completes(cosmos: CosmosStore) -> None:
+    created = await cosmos.create_episode(make_episode(severity=Severity.LOW))
+    cosmos.fault_hook = _crash(_faults.MOVE_MARKED)
+    with pytest.raises(SimulatedCrash):
+        await cosmos.replace_episode(created.item.model_copy(update={"severity_level": Severity.HIGH}), created.etag)
+    cosmos.fault_hook = None
+    [marker] = await raw_copies(cosmos, created.item.id)
+    assert marker["severity_level"] == "low" and marker["moving_to"] == "high"
+    # the caller's etag is spent: the marker was its commit point
+    with pytest.raises(ConflictError):
+        await cosmos.replace_episode(created.item.model_copy(update={"count": 5}), created.etag)
+    got = await cosmos.get_episode(created.item.id)
+    assert got is not None and got.item.severity_level is Severity.HIGH
+    [moved] = await raw_copies(cosmos, created.item.id)
+    assert moved["severity_level"] == "high" and "moving_to" not in moved
+
+
+async def test_a_crashed_resolve_is_completed_by_a_listing(cosmos: CosmosStore) -> None:
+    created = await cosmos.create_episode(make_episode())
+    cosmos.fault_hook = _crash(_faults.RESOLVE_MARKED)
+    with pytest.raises(SimulatedCrash):
+        await cosmos.resolve_episode(created.item.id, "bob", "done", created.item.last_seen)
+    cosmos.fault_hook = None
+    [marker] = await raw_copies(cosmos, created.item.id)
+    assert marker["resolving"]["resolved_by"] == "bob"
+    # the pipeline's etag is spent: it re-reads, and finds no open episode to update
+    with pytest.raises(ConflictError):
+        await cosmos.replace_episode(created.item.model_copy(update={"count": 2}), created.etag)
+    assert (await cosmos.query_episodes(EpisodeQuery())).items == []
+    assert await raw_copies(cosmos, created.item.id) == []
+    resolved = await cosmos.get_resolved(created.item.id)
+    assert resolved is not None and resolved.resolved_by == "bob" and resolved.count == 1
+
+
+async def test_two_open_copies_are_repaired_keeping_the_higher_count(cosmos: CosmosStore) -> None:
+    episode = make_episode(severity=Severity.LOW)
+    await cosmos.create_episode(episode)
+    newer = episode.model_copy(update={"severity_level": Severity.HIGH, "count": 4})
+    await cosmos.create_episode(newer)  # what a stalled roll-forward could leave behind
+    assert len(await raw_copies(cosmos, episode.id)) == 2
+    assert [e.count for e in (await cosmos.query_episodes(EpisodeQuery())).items] == [4]
+    got = await cosmos.get_episode(episode.id)
+    assert got is not None and got.item.count == 4
+    [kept] = await raw_copies(cosmos, episode.id)
+    assert kept["severity_level"] == "high"
+
+
+async def test_put_results_upserts_concurrently_and_reports_failures(
+    cosmos: CosmosStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = [make_result(n, anomalous=["TI-101"]) for n in range(64)]
+    await cosmos.put_results(batch + batch[:5])
+    assert await cosmos.existing_result_ids([r.id for r in batch]) == {r.id for r in batch}
+
+    real_upsert = cosmos.results.upsert_item
+    in_flight = peak = 0
+
+    async def upsert(body: dict[str, Any], **kwargs: Any) -> Any:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        try:
+            if body["id"] == make_result(100).id:
+                raise _http_error(400, {})
+            return await real_upsert(body, **kwargs)
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(cosmos.results, "upsert_item", upsert)
+    with pytest.raises(StoreError, match="put_results on anomaly_results failed: HTTP 400"):
+        await cosmos.put_results([make_result(n) for n in range(100, 164)])
+    # the others were still written (the worker retries the batch; upserts make that harmless)
+    assert await cosmos.get_result(make_result(163).id) is not None
+    assert 1 < peak <= 16
+
+
+# -- retries (no server needed) --------------------------------------------------------------
+
+
+class _Response:
+    def __init__(self, status: int, headers: dict[str, str]) -> None:
+        self.status_code = status
+        self.headers = headers
+        self.reason = "test"
+
+    def text(self) -> str:
+        return ""
+
+
+def _http_error(status: int, headers: dict[str, str] | None = None) -> CosmosHttpResponseError:
+    return CosmosHttpResponseError(status_code=status, message=f"status {status}",
+                                   response=_Response(status, headers or {}))
+
+
+def _crash(point: str) -> _faults.FaultHook:
+    def hook(reached: str) -> None:
+        if reached == point:
+            raise SimulatedCrash(point)
+
+    return hook
+
+
+async def test_throttling_is_retried_after_the_services_delay() -> None:
+    calls: list[float] = []
+
+    async def flaky() -> str:
+        calls.append(time.perf_counter())
+        if len(calls) < 3:
+            raise _http_error(429, {"x-ms-retry-after-ms": "150"})
+        return "ok"
+
+    assert await _retry.call("put_results", "anomaly_results", flaky, idempotent=False) == "ok"
+    assert len(calls) == 3
+    assert all(b - a >= 0.14 for a, b in itertools.pairwise(calls))
+
+
+async def test_retries_are_bounded_and_errors_name_operation_and_container() -> None:
+    attempts = 0
+
+    async def down() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise _http_error(503, {"x-ms-retry-after-ms": "1"})
+
+    with pytest.raises(StoreError, match=r"query_results on anomaly_results failed: HTTP 503"):
+        await _retry.call("query_results", "anomaly_results", down)
+    assert attempts == _retry.ATTEMPTS
+
+
+async def test_ambiguous_failures_are_not_retried_for_conditional_writes() -> None:
+    attempts = 0
+
+    async def timeout() -> None:
+        nonlocal attempts
+        attempts += 1
+        raise _http_error(408)
+
+    with pytest.raises(StoreError, match="HTTP 408"):
+        await _retry.call("replace_episode", "unresolved_anomalies", timeout, idempotent=False)
+    assert attempts == 1
+    with pytest.raises(StoreError):
+        await _retry.call("get_episode", "unresolved_anomalies", timeout)
+    assert attempts == 1 + _retry.ATTEMPTS
+
+
+async def test_status_codes_map_to_store_errors() -> None:
+    for status, kind in ((404, "NotFoundError"), (409, "AlreadyExistsError"), (412, "ConflictError"),
+                         (400, "StoreError")):
+        error = _retry.translate("create_episode", "unresolved_anomalies", _http_error(status))
+        assert type(error).__name__ == kind
+        assert str(error).startswith(f"create_episode on unresolved_anomalies failed: HTTP {status}")
