@@ -16,7 +16,7 @@ import numpy as np
 
 from analyzer.reading import Reading
 from analyzer.sensors import SensorIndex
-from schemas.results import AlarmType, HeuristicBlock, HeuristicSensorResult, SensorStatus
+from schemas.results import AlarmType, HeuristicBlock
 
 #: Alarm codes: sign is the direction, magnitude 2 is the outer (trip) limit.
 OK, HIGH, HIGH_HIGH, LOW, LOW_LOW = 0, 1, 2, -1, -2
@@ -67,7 +67,9 @@ class HeuristicTier:
             LOW_LOW: index.low_low,
         }
         self._units = tuple(index.spec(n).unit for n in index.names)
-        self._no_limits = np.isnan(np.stack([index.low_low, index.low, index.high, index.high_high])).all(axis=0)
+        self._limit_lists = {code: limits.tolist() for code, limits in self._limits.items()}
+        all_limits = np.stack([index.low_low, index.low, index.high, index.high_high])
+        self._no_limits_list: list[bool] = np.isnan(all_limits).all(axis=0).tolist()
 
     def evaluate(self, readings: Sequence[Reading]) -> list[HeuristicOutcome]:
         if not readings:
@@ -79,34 +81,37 @@ class HeuristicTier:
         return [self._outcome(reading, row, elapsed_ms) for reading, row in zip(readings, codes, strict=True)]
 
     def _outcome(self, reading: Reading, codes: np.ndarray, shared_ms: float) -> HeuristicOutcome:
+        # Plain dicts validated once by pydantic-core are ~2.5x faster than a model per sensor.
         started = time.perf_counter()
-        names, values = self.index.names, reading.values
-        results: dict[str, HeuristicSensorResult] = {}
-        for slot in np.flatnonzero(~np.isnan(values)):
-            code = int(codes[slot])
-            value = float(values[slot])
-            if code == OK:
-                context = "no alarm limits configured" if self._no_limits[slot] else "within alarm limits"
-                results[names[slot]] = HeuristicSensorResult.model_construct(
-                    value=value, alarm_type=AlarmType.OK, status=SensorStatus.NORMAL, limit=None, context=context
-                )
+        names, units, no_limits = self.index.names, self._units, self._no_limits_list
+        code_list = codes.tolist()
+        results: dict[str, dict[str, object]] = {}
+        for slot, value in enumerate(reading.values.tolist()):
+            if value != value:  # NaN: absent from this payload
                 continue
-            limit = float(self._limits[code][slot])
-            alarm = ALARM_OF_CODE[code]
+            code = code_list[slot]
+            if code == OK:
+                context = "no alarm limits configured" if no_limits[slot] else "within alarm limits"
+                results[names[slot]] = {"value": value, "alarm_type": "OK", "status": "Normal", "context": context}
+                continue
+            limit = self._limit_lists[code][slot]
+            alarm = ALARM_OF_CODE[code].value
             beyond = value - limit if code > 0 else limit - value
             side = "above" if code > 0 else "below"
-            unit = self._units[slot]
-            results[names[slot]] = HeuristicSensorResult.model_construct(
-                value=value,
-                alarm_type=alarm,
-                status=SensorStatus.ANOMALY,
-                limit=limit,
-                context=f"{value:g} {unit} is {beyond:.4g} {unit} {side} the {alarm.value} limit {limit:g}",
-            )
-        block = HeuristicBlock.model_construct(
-            timestamp=datetime.now(UTC),
-            method="alarm_limits",
-            processing_time_ms=shared_ms + (time.perf_counter() - started) * 1000,
-            results=results,
+            unit = units[slot]
+            results[names[slot]] = {
+                "value": value,
+                "alarm_type": alarm,
+                "status": "Anomaly",
+                "limit": limit,
+                "context": f"{value:g} {unit} is {beyond:.4g} {unit} {side} the {alarm} limit {limit:g}",
+            }
+        block = HeuristicBlock.model_validate(
+            {
+                "timestamp": datetime.now(UTC),
+                "method": "alarm_limits",
+                "processing_time_ms": shared_ms + (time.perf_counter() - started) * 1000,
+                "results": results,
+            }
         )
         return HeuristicOutcome(codes=codes, block=block)
