@@ -16,26 +16,19 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cosmos_local import LOCAL_KEY, CosmosServer
+
 from analyzer.store.protocol import Store
 
 REPO = Path(__file__).resolve().parents[2]
 SERVER_CLI = REPO / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js"
-#: Any key works with the local server; the SDK only needs a base64 string to sign requests.
-LOCAL_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
 _READY = re.compile(r"Ready to accept HTTPS connections at ([\d.]+):(\d+)")
-
-
-@dataclass(frozen=True)
-class CosmosServer:
-    endpoint: str
-    process: subprocess.Popen[str]
 
 
 def _unavailable(reason: str) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from azure.cosmos.exceptions import CosmosHttpResponseError
-from conftest import LOCAL_KEY, CosmosServer
+from cosmos_local import LOCAL_KEY, CosmosServer
 from store_factories import make_episode, make_result
 
 from analyzer.settings import Settings
