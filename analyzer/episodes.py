@@ -29,7 +29,7 @@ from redis.asyncio import Redis
 
 from analyzer.decision import Assessment, Condition
 from analyzer.keys import RedisKeys
-from analyzer.store.protocol import AlreadyExistsError, ConflictError, Store, Versioned
+from analyzer.store.protocol import AlreadyExistsError, ConflictError, NotFoundError, Store, Versioned
 from schemas.anomalies import Episode
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,8 @@ class EpisodeTracker:
             current, claimed_id = await self._current(key, indexed_id)
             try:
                 return await self._fold_and_write(key, current, relevant, claimed_id)
-            except (ConflictError, AlreadyExistsError) as error:
+            except (ConflictError, AlreadyExistsError, NotFoundError) as error:
+                # Changed, opened or resolved by someone else since we read it: read it again.
                 log.info("episode for %s changed concurrently (%s); re-reading", key, error)
                 indexed_id = await self.redis.hget(self.keys.open_episodes, key)
         raise ConflictError(f"episode for condition {key} kept changing; gave up after {MAX_CONFLICT_RETRIES} tries")
