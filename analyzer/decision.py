@@ -42,7 +42,7 @@ import numpy as np
 
 from analyzer.reading import Reading
 from analyzer.sensors import SensorIndex
-from analyzer.tiers.heuristic import ALARM_OF_CODE, HeuristicOutcome
+from analyzer.tiers.heuristic import HeuristicOutcome
 from analyzer.tiers.statistical.outcome import (
     ANOMALY,
     INSUFFICIENT,
@@ -246,18 +246,17 @@ def _heuristic_conditions(reading: Reading, heuristic: HeuristicOutcome, index: 
     for slot in np.flatnonzero(heuristic.codes):
         code = int(heuristic.codes[slot])
         name = index.names[slot]
-        result = heuristic.block.results[name]
-        limit = result.limit if result.limit is not None else result.value
+        alarm = heuristic.describe(int(slot))
         conditions.append(
             Condition(
                 key=condition_key("heuristic", (name,), "high" if code > 0 else "low"),
                 tier="heuristic",
                 sensors=(name,),
-                alarm_type=ALARM_OF_CODE[code].value,
+                alarm_type=alarm.alarm.value,
                 severity=Severity.CRITICAL if abs(code) == 2 else Severity.HIGH,
-                value=result.value,
-                deviation=abs(result.value - limit),
-                description=result.context,
+                value=alarm.value,
+                deviation=abs(alarm.value - alarm.limit),
+                description=alarm.context,
             )
         )
     return conditions

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -48,11 +47,41 @@ def classify(values: np.ndarray, index: SensorIndex) -> np.ndarray:
 
 
 @dataclass(frozen=True, slots=True)
-class HeuristicOutcome:
-    """Tier 1's evidence for one reading: codes aligned with the sensor index, and the stored block."""
+class SensorAlarm:
+    """One sensor in alarm: what ``decide`` needs, without building the whole block."""
 
-    codes: np.ndarray
-    block: HeuristicBlock
+    value: float
+    alarm: AlarmType
+    limit: float
+    context: str
+
+
+class HeuristicOutcome:
+    """Tier 1's evidence for one reading: alarm codes aligned with the sensor index.
+
+    The stored block (one result per sensor present) is built on first access to ``block``:
+    the decision needs only the codes and the sensors in alarm, so the hot path never pays for
+    formatting a hundred "within alarm limits" entries.
+    """
+
+    __slots__ = ("_block", "codes", "elapsed_ms", "reading", "tier")
+
+    def __init__(self, tier: HeuristicTier, reading: Reading, codes: np.ndarray, elapsed_ms: float) -> None:
+        self.tier = tier
+        self.reading = reading
+        self.codes = codes
+        self.elapsed_ms = elapsed_ms
+        self._block: HeuristicBlock | None = None
+
+    def describe(self, slot: int) -> SensorAlarm:
+        """The alarm of the sensor at ``slot`` (its code must not be OK)."""
+        return self.tier.describe(slot, float(self.reading.values[slot]), int(self.codes[slot]))
+
+    @property
+    def block(self) -> HeuristicBlock:
+        if self._block is None:
+            self._block = self.tier.render(self)
+        return self._block
 
 
 class HeuristicTier:
@@ -60,58 +89,57 @@ class HeuristicTier:
 
     def __init__(self, index: SensorIndex) -> None:
         self.index = index
-        self._limits = {
-            HIGH: index.high,
-            HIGH_HIGH: index.high_high,
-            LOW: index.low,
-            LOW_LOW: index.low_low,
-        }
+        limits = {HIGH: index.high, HIGH_HIGH: index.high_high, LOW: index.low, LOW_LOW: index.low_low}
+        self._limit_lists = {code: values.tolist() for code, values in limits.items()}
         self._units = tuple(index.spec(n).unit for n in index.names)
-        self._limit_lists = {code: limits.tolist() for code, limits in self._limits.items()}
         all_limits = np.stack([index.low_low, index.low, index.high, index.high_high])
-        self._no_limits_list: list[bool] = np.isnan(all_limits).all(axis=0).tolist()
+        self._no_limits: list[bool] = np.isnan(all_limits).all(axis=0).tolist()
 
     def evaluate(self, readings: Sequence[Reading]) -> list[HeuristicOutcome]:
         if not readings:
             return []
         started = time.perf_counter()
-        matrix = np.stack([r.values for r in readings])
-        codes = classify(matrix, self.index)
+        codes = classify(np.stack([r.values for r in readings]), self.index)
         elapsed_ms = (time.perf_counter() - started) * 1000 / len(readings)
-        return [self._outcome(reading, row, elapsed_ms) for reading, row in zip(readings, codes, strict=True)]
+        return [HeuristicOutcome(self, reading, row, elapsed_ms) for reading, row in zip(readings, codes, strict=True)]
 
-    def _outcome(self, reading: Reading, codes: np.ndarray, shared_ms: float) -> HeuristicOutcome:
+    def describe(self, slot: int, value: float, code: int) -> SensorAlarm:
+        limit = self._limit_lists[code][slot]
+        alarm = ALARM_OF_CODE[code]
+        beyond = value - limit if code > 0 else limit - value
+        side = "above" if code > 0 else "below"
+        unit = self._units[slot]
+        context = f"{value:g} {unit} is {beyond:.4g} {unit} {side} the {alarm.value} limit {limit:g}"
+        return SensorAlarm(value, alarm, limit, context)
+
+    def render(self, outcome: HeuristicOutcome) -> HeuristicBlock:
+        """The stored block: every sensor present, with its alarm and context."""
         # Plain dicts validated once by pydantic-core are ~2.5x faster than a model per sensor.
         started = time.perf_counter()
-        names, units, no_limits = self.index.names, self._units, self._no_limits_list
-        code_list = codes.tolist()
+        names, no_limits = self.index.names, self._no_limits
+        codes = outcome.codes.tolist()
         results: dict[str, dict[str, object]] = {}
-        for slot, value in enumerate(reading.values.tolist()):
+        for slot, value in enumerate(outcome.reading.values.tolist()):
             if value != value:  # NaN: absent from this payload
                 continue
-            code = code_list[slot]
+            code = codes[slot]
             if code == OK:
                 context = "no alarm limits configured" if no_limits[slot] else "within alarm limits"
                 results[names[slot]] = {"value": value, "alarm_type": "OK", "status": "Normal", "context": context}
-                continue
-            limit = self._limit_lists[code][slot]
-            alarm = ALARM_OF_CODE[code].value
-            beyond = value - limit if code > 0 else limit - value
-            side = "above" if code > 0 else "below"
-            unit = units[slot]
-            results[names[slot]] = {
-                "value": value,
-                "alarm_type": alarm,
-                "status": "Anomaly",
-                "limit": limit,
-                "context": f"{value:g} {unit} is {beyond:.4g} {unit} {side} the {alarm} limit {limit:g}",
-            }
-        block = HeuristicBlock.model_validate(
+            else:
+                alarm = self.describe(slot, value, code)
+                results[names[slot]] = {
+                    "value": value,
+                    "alarm_type": alarm.alarm.value,
+                    "status": "Anomaly",
+                    "limit": alarm.limit,
+                    "context": alarm.context,
+                }
+        return HeuristicBlock.model_validate(
             {
-                "timestamp": datetime.now(UTC),
+                "timestamp": outcome.reading.timestamp,
                 "method": "alarm_limits",
-                "processing_time_ms": shared_ms + (time.perf_counter() - started) * 1000,
+                "processing_time_ms": outcome.elapsed_ms + (time.perf_counter() - started) * 1000,
                 "results": results,
             }
         )
-        return HeuristicOutcome(codes=codes, block=block)
