@@ -516,12 +516,11 @@ async def _run_stack(
     typer.echo("stopped")
 
 
-def _register_optional_commands() -> None:
-    """Commands whose modules live with their tiers."""
-    with contextlib.suppress(ImportError):
-        from analyzer.evaluate import evaluate_command
+def _register_tier_commands() -> None:
+    """Commands whose code lives with their tiers."""
+    from analyzer.evaluate import evaluate_command
 
-        app.command("evaluate")(evaluate_command)
+    app.command("evaluate")(evaluate_command)
 
 
-_register_optional_commands()
+_register_tier_commands()

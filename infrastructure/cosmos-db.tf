@@ -88,6 +88,31 @@ resource "azurerm_cosmosdb_sql_container" "main" {
   partition_key_paths   = [each.value.partition_key]
   partition_key_version = 2
   default_ttl           = each.value.default_ttl
+
+  # Every query of the store sorts newest first (ORDER BY c.t_us DESC, c.id DESC), which Cosmos DB
+  # refuses without this composite index: analyzer/store/containers.py COMPOSITE_INDEX.
+  indexing_policy {
+    indexing_mode = "consistent"
+
+    included_path {
+      path = "/*"
+    }
+
+    excluded_path {
+      path = "/\"_etag\"/?"
+    }
+
+    composite_index {
+      index {
+        path  = "/t_us"
+        order = "Descending"
+      }
+      index {
+        path  = "/id"
+        order = "Descending"
+      }
+    }
+  }
 }
 
 resource "azurerm_cosmosdb_sql_role_assignment" "clients" {

@@ -32,3 +32,9 @@ RESOLVED_ANOMALIES: Final = ContainerSpec("resolved_anomalies", "/resolved_by")
 MODIFIED_VALUES: Final = ContainerSpec("modified_values", "/modified_by")
 
 ALL_CONTAINERS: Final = (ANOMALY_RESULTS, UNRESOLVED_ANOMALIES, RESOLVED_ANOMALIES, MODIFIED_VALUES)
+
+#: The field every Cosmos DB query sorts on (the document's time in microseconds), newest first.
+SORT_FIELD: Final = "t_us"
+#: The composite index that ``ORDER BY c.t_us DESC, c.id DESC`` needs on every container; the
+#: Terraform's ``composite_index`` blocks must equal it (compared by ``tests/infrastructure``).
+COMPOSITE_INDEX: Final = ((f"/{SORT_FIELD}", "descending"), ("/id", "descending"))

@@ -51,8 +51,10 @@ from analyzer.store._paging import TokenCodec, to_micros
 from analyzer.store.containers import (
     ALL_CONTAINERS,
     ANOMALY_RESULTS,
+    COMPOSITE_INDEX,
     MODIFIED_VALUES,
     RESOLVED_ANOMALIES,
+    SORT_FIELD,
     UNRESOLVED_ANOMALIES,
     ContainerSpec,
 )
@@ -78,7 +80,6 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
-SORT_FIELD: Final = "t_us"
 _MOVING = "moving_to"
 _RESOLVING = "resolving"
 _INTERNAL = frozenset({SORT_FIELD, _MOVING, _RESOLVING, "ttl"})
@@ -92,7 +93,7 @@ INDEXING_POLICY: Final[dict[str, Any]] = {
     "includedPaths": [{"path": "/*"}],
     "excludedPaths": [{"path": '/"_etag"/?'}],
     "compositeIndexes": [
-        [{"path": f"/{SORT_FIELD}", "order": "descending"}, {"path": "/id", "order": "descending"}],
+        [{"path": path, "order": order} for path, order in COMPOSITE_INDEX],
     ],
 }
 

@@ -12,7 +12,7 @@ import pytest
 from hcl_stack import INFRA_DIR, REPO_ROOT, Stack, block, load_hcl
 
 from analyzer.settings import Settings
-from analyzer.store.containers import ALL_CONTAINERS
+from analyzer.store.containers import ALL_CONTAINERS, COMPOSITE_INDEX
 
 CONCERN_FILES = {
     "main.tf", "variables.tf", "outputs.tf", "resource-group.tf", "networking.tf", "private-dns.tf",
@@ -75,6 +75,9 @@ def test_cosmos_containers_equal_the_code(stack: Stack) -> None:
     assert container["for_each"] == "${local.cosmos_containers}"
     assert container["partition_key_paths"] == ["${each.value.partition_key}"]
     assert container["default_ttl"] == "${each.value.default_ttl}"
+    composite = block(block(container, "indexing_policy"), "composite_index")
+    declared_index = tuple((i["path"], i["order"].lower()) for i in composite["index"])
+    assert declared_index == COMPOSITE_INDEX
     assert (
         stack.variables["cosmos_database_name"]["default"] == Settings.model_fields["cosmos_db_database_name"].default
     )
