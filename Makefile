@@ -12,12 +12,13 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: run test lint bench install system-deps schemas clean help
+.PHONY: run test lint bench bench-all checkov install system-deps schemas clean help
 
 help:
 	@echo "make run     run simulator -> Redis -> worker -> store and the analyzer API (Ctrl-C stops)"
 	@echo "make test    lint and run every test (real Redis, Cosmos-protocol server, checkov)"
 	@echo "make bench   tier 1+2 throughput and latency against a naive reference and River"
+	@echo "make checkov the Terraform security checks (offline)"
 	@echo "make schemas regenerate schemas/json from the pydantic models"
 
 $(STAMP): pyproject.toml
@@ -60,6 +61,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.analyzer
+
+# Every benchmark: tiers 1+2, tier 1 alone, the worker into SQLite, the store's write path.
+bench-all: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python -m bench.analyzer
+	$(BIN)/python -m bench.heuristic
+	$(BIN)/python -m bench.worker
+	$(BIN)/python -m bench.store_cost
+
+checkov: $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov -d infrastructure --framework terraform --skip-download --compact --quiet
 
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.generate
