@@ -73,24 +73,39 @@ def realistic_result(n: int) -> AnalysisResult:
     moment = BASE + timedelta(seconds=10 * n)
     values = {sensor: 300.0 + i + (n % 7) * 0.1 for i, sensor in enumerate(SENSORS)}
     heuristic = {
-        sensor: HeuristicSensorResult(value=value, alarm_type=AlarmType.OK, status=SensorStatus.NORMAL,
-                                      context="within limits")
+        sensor: HeuristicSensorResult(
+            value=value, alarm_type=AlarmType.OK, status=SensorStatus.NORMAL, context="within limits"
+        )
         for sensor, value in values.items()
     }
     return AnalysisResult(
-        id=f"{1763884800000 + n * 10_000}-0", source_entry_id=f"{1763884800000 + n * 10_000}-0",
-        timestamp=moment, day=day_bucket(moment), raw_data=values,
+        id=f"{1763884800000 + n * 10_000}-0",
+        source_entry_id=f"{1763884800000 + n * 10_000}-0",
+        timestamp=moment,
+        day=day_bucket(moment),
+        raw_data=values,
         heuristic=HeuristicBlock(timestamp=moment, processing_time_ms=0.4, results=heuristic),
-        final_status=FinalStatus.NORMAL, overall_confidence=0.95, analyzed_at=moment,
+        final_status=FinalStatus.NORMAL,
+        overall_confidence=0.95,
+        analyzed_at=moment,
     )
 
 
 def episode() -> Episode:
     return Episode(
-        id="heuristic:TI-001:high@1763884800000-0", condition_key="heuristic:TI-001:high", tier="heuristic",
-        sensors=["TI-001"], alarm_type="High", severity_level=Severity.MEDIUM, peak_severity=Severity.MEDIUM,
-        opened_at=BASE, last_seen=BASE, first_entry_id="1763884800000-0", last_entry_id="1763884800000-0",
-        count=1, description="TI-001 above High",
+        id="heuristic:TI-001:high@1763884800000-0",
+        condition_key="heuristic:TI-001:high",
+        tier="heuristic",
+        sensors=["TI-001"],
+        alarm_type="High",
+        severity_level=Severity.MEDIUM,
+        peak_severity=Severity.MEDIUM,
+        opened_at=BASE,
+        last_seen=BASE,
+        first_entry_id="1763884800000-0",
+        last_entry_id="1763884800000-0",
+        count=1,
+        description="TI-001 above High",
     )
 
 
@@ -131,8 +146,9 @@ def local_cosmos() -> Iterator[str]:
     node = shutil.which("node")
     if node is None or not cli.exists():
         raise SystemExit("run `npm ci` at the repository root first")
-    process = subprocess.Popen([node, str(cli), "--host", "127.0.0.1", "--port", "0"],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [node, str(cli), "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert process.stdout is not None
         match = re.search(r"at ([\d.]+):(\d+)", process.stdout.readline())
@@ -146,8 +162,14 @@ def local_cosmos() -> Iterator[str]:
 
 async def bench_cosmos(endpoint: str, key: str | None, verify_tls: bool) -> dict[str, tuple[float, float]]:
     meter = Meter()
-    store = await CosmosStore.open(endpoint=endpoint, database=f"bench-{uuid.uuid4().hex[:8]}", key=key,
-                                   verify_tls=verify_tls, create_if_missing=True, raw_response_hook=meter)
+    store = await CosmosStore.open(
+        endpoint=endpoint,
+        database=f"bench-{uuid.uuid4().hex[:8]}",
+        key=key,
+        verify_tls=verify_tls,
+        create_if_missing=True,
+        raw_response_hook=meter,
+    )
     figures: dict[str, tuple[float, float]] = {}
     try:
         meter.reset()
@@ -167,7 +189,8 @@ async def bench_cosmos(endpoint: str, key: str | None, verify_tls: bool) -> dict
         current = await store.get_episode(opened.item.id)
         assert current is not None
         await store.replace_episode(
-            current.item.model_copy(update={"count": 3, "severity_level": Severity.HIGH}), current.etag)
+            current.item.model_copy(update={"count": 3, "severity_level": Severity.HIGH}), current.etag
+        )
         figures["entry escalating one episode"] = meter.reset()
 
         await store.put_results([realistic_result(1002)])

@@ -57,9 +57,7 @@ def _wait(state: RetryCallState) -> float:
     return retry_after_s(exc, state.attempt_number)
 
 
-async def call(
-    operation: str, container: str, fn: Callable[[], Awaitable[R]], *, idempotent: bool = True
-) -> R:
+async def call(operation: str, container: str, fn: Callable[[], Awaitable[R]], *, idempotent: bool = True) -> R:
     """Run ``fn`` with bounded retries; translate the SDK's errors into the store's."""
     try:
         async for attempt in AsyncRetrying(

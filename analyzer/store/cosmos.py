@@ -182,8 +182,9 @@ class CosmosStore:
         client = CosmosClient(endpoint, credential=credential, connection_verify=verify_tls, **client_options)
         try:
             if create_if_missing:
-                db = await _retry.call("create_database", database,
-                                       lambda: client.create_database_if_not_exists(database))
+                db = await _retry.call(
+                    "create_database", database, lambda: client.create_database_if_not_exists(database)
+                )
                 for spec in ALL_CONTAINERS:
                     await _create_container(db, spec)
             else:
@@ -239,8 +240,7 @@ class CosmosStore:
         await _gather(upsert(result) for result in unique)
 
     async def get_result(self, result_id: str) -> AnalysisResult | None:
-        docs = await self._query_all("get_result", self.results, "SELECT * FROM c WHERE c.id = @id",
-                                     {"@id": result_id})
+        docs = await self._query_all("get_result", self.results, "SELECT * FROM c WHERE c.id = @id", {"@id": result_id})
         return AnalysisResult.model_validate(_strip(docs[0])) if docs else None
 
     async def existing_result_ids(self, result_ids: Sequence[str]) -> set[str]:
@@ -248,9 +248,14 @@ class CosmosStore:
         found: set[str] = set()
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            found.update(await self._query_all(
-                "existing_result_ids", self.results,
-                "SELECT VALUE c.id FROM c WHERE ARRAY_CONTAINS(@ids, c.id)", {"@ids": chunk}))
+            found.update(
+                await self._query_all(
+                    "existing_result_ids",
+                    self.results,
+                    "SELECT VALUE c.id FROM c WHERE ARRAY_CONTAINS(@ids, c.id)",
+                    {"@ids": chunk},
+                )
+            )
         return found
 
     async def query_results(self, query: ResultQuery) -> Page[AnalysisResult]:
@@ -265,22 +270,26 @@ class CosmosStore:
             where.append("c.final_status = @status")
             params["@status"] = query.status.value
         docs, token = await self._page("query_results", self.results, query, where, params)
-        return Page[AnalysisResult](items=[AnalysisResult.model_validate(_strip(d)) for d in docs],
-                                    continuation=token)
+        return Page[AnalysisResult](items=[AnalysisResult.model_validate(_strip(d)) for d in docs], continuation=token)
 
     # -- unresolved_anomalies --------------------------------------------------------------
 
     async def _episode_docs(self, operation: str, episode_id: str) -> list[dict[str, Any]]:
-        return await self._query_all(operation, self.open_episodes, "SELECT * FROM c WHERE c.id = @id",
-                                     {"@id": episode_id})
+        return await self._query_all(
+            operation, self.open_episodes, "SELECT * FROM c WHERE c.id = @id", {"@id": episode_id}
+        )
 
     async def get_episode(self, episode_id: str) -> Versioned[Episode] | None:
         current = await self._settle("get_episode", await self._episode_docs("get_episode", episode_id))
         return _versioned(current) if current is not None else None
 
     async def find_open_episode(self, condition_key: str) -> Versioned[Episode] | None:
-        docs = await self._query_all("find_open_episode", self.open_episodes,
-                                     "SELECT * FROM c WHERE c.condition_key = @key", {"@key": condition_key})
+        docs = await self._query_all(
+            "find_open_episode",
+            self.open_episodes,
+            "SELECT * FROM c WHERE c.condition_key = @key",
+            {"@key": condition_key},
+        )
         by_id: dict[str, list[dict[str, Any]]] = {}
         for doc in docs:
             by_id.setdefault(doc["id"], []).append(doc)
@@ -292,8 +301,9 @@ class CosmosStore:
 
     async def create_episode(self, episode: Episode) -> Versioned[Episode]:
         body = _doc(episode, episode.last_seen)
-        created = await _retry.call("create_episode", self.open_episodes.id,
-                                    lambda: self.open_episodes.create_item(body), idempotent=False)
+        created = await _retry.call(
+            "create_episode", self.open_episodes.id, lambda: self.open_episodes.create_item(body), idempotent=False
+        )
         return Versioned(episode, _pack(episode.severity_level.value, created["_etag"]))
 
     async def replace_episode(self, episode: Episode, etag: str) -> Versioned[Episode]:
@@ -302,19 +312,30 @@ class CosmosStore:
         new_severity = episode.severity_level.value
         if old_severity == new_severity:
             body = _doc(episode, episode.last_seen)
-            replaced = await self._conditional("replace_episode", episode.id, lambda: container.replace_item(
-                episode.id, body, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified))
+            replaced = await self._conditional(
+                "replace_episode",
+                episode.id,
+                lambda: container.replace_item(
+                    episode.id, body, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified
+                ),
+            )
             return Versioned(episode, _pack(new_severity, replaced["_etag"]))
         # The commit point: the old copy, marked and carrying the new state, If-Match the caller's etag.
         marker = _doc(episode, episode.last_seen, severity_level=old_severity, **{_MOVING: new_severity})
-        marked = await self._conditional("replace_episode", episode.id, lambda: container.replace_item(
-            episode.id, marker, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified))
+        marked = await self._conditional(
+            "replace_episode",
+            episode.id,
+            lambda: container.replace_item(
+                episode.id, marker, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified
+            ),
+        )
         self._fault(_faults.MOVE_MARKED)
         target = await self._complete_move(marked)
         return Versioned(Episode.model_validate(_strip(target)), _pack(new_severity, target["_etag"]))
 
-    async def _conditional(self, operation: str, episode_id: str,
-                           fn: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async def _conditional(
+        self, operation: str, episode_id: str, fn: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
         """An If-Match write: 412 -> conflict; 404 -> conflict if the episode moved, else not found."""
         try:
             return await _retry.call(operation, self.open_episodes.id, fn, idempotent=False)
@@ -330,16 +351,25 @@ class CosmosStore:
         container = self.open_episodes
         target = {**_strip(marker), SORT_FIELD: marker[SORT_FIELD], "severity_level": marker[_MOVING]}
         try:
-            created: dict[str, Any] = await _retry.call("move_episode", container.id,
-                                                        lambda: container.create_item(target), idempotent=False)
+            created: dict[str, Any] = await _retry.call(
+                "move_episode", container.id, lambda: container.create_item(target), idempotent=False
+            )
         except AlreadyExistsError:
             # Done by another reader's roll-forward, or a stale marker left in the target partition.
-            existing = await _retry.call("move_episode", container.id, lambda: container.read_item(
-                target["id"], partition_key=target["severity_level"]))
+            existing = await _retry.call(
+                "move_episode",
+                container.id,
+                lambda: container.read_item(target["id"], partition_key=target["severity_level"]),
+            )
             if _is_marked(existing) and existing.get(_MOVING) != marker["severity_level"]:
-                created = await _retry.call("move_episode", container.id, lambda: container.replace_item(
-                    target["id"], target, etag=existing["_etag"], match_condition=MatchConditions.IfNotModified
-                ), idempotent=False)
+                created = await _retry.call(
+                    "move_episode",
+                    container.id,
+                    lambda: container.replace_item(
+                        target["id"], target, etag=existing["_etag"], match_condition=MatchConditions.IfNotModified
+                    ),
+                    idempotent=False,
+                )
             else:
                 created = existing
         self._fault(_faults.MOVE_CREATED)
@@ -350,9 +380,16 @@ class CosmosStore:
         container = self.open_episodes
         # NotFound: someone else completed this step; Conflict: the copy changed, it is theirs now.
         with contextlib.suppress(NotFoundError, ConflictError):
-            await _retry.call(operation, container.id, lambda: container.delete_item(
-                doc["id"], partition_key=doc["severity_level"], etag=doc["_etag"],
-                match_condition=MatchConditions.IfNotModified))
+            await _retry.call(
+                operation,
+                container.id,
+                lambda: container.delete_item(
+                    doc["id"],
+                    partition_key=doc["severity_level"],
+                    etag=doc["_etag"],
+                    match_condition=MatchConditions.IfNotModified,
+                ),
+            )
 
     async def _settle(self, operation: str, docs: list[dict[str, Any]], depth: int = 0) -> dict[str, Any] | None:
         """The current open copy of one episode among ``docs`` (all copies of one id), after
@@ -403,8 +440,7 @@ class CosmosStore:
         for doc in docs:
             if doc["id"] not in unique or _newest([unique[doc["id"]], doc]) is doc:
                 unique[doc["id"]] = doc
-        return Page[Episode](items=[Episode.model_validate(_strip(d)) for d in unique.values()],
-                             continuation=token)
+        return Page[Episode](items=[Episode.model_validate(_strip(d)) for d in unique.values()], continuation=token)
 
     # -- resolved_anomalies ----------------------------------------------------------------
 
@@ -419,11 +455,22 @@ class CosmosStore:
                 if done is None:
                     raise NotFoundError(f"resolve_episode on {container.id}: no episode {episode_id!r}")
                 return ResolvedAnomaly.model_validate(_strip(done))
-            marker = {**current, _RESOLVING: {"resolved_by": resolved_by, "resolution_note": note,
-                                              "resolved_at": resolved_at.isoformat()}}
+            marker = {
+                **current,
+                _RESOLVING: {
+                    "resolved_by": resolved_by,
+                    "resolution_note": note,
+                    "resolved_at": resolved_at.isoformat(),
+                },
+            }
             marker = {k: v for k, v in marker.items() if not k.startswith("_")}
-            write = functools.partial(container.replace_item, episode_id, marker, etag=current["_etag"],
-                                      match_condition=MatchConditions.IfNotModified)
+            write = functools.partial(
+                container.replace_item,
+                episode_id,
+                marker,
+                etag=current["_etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
             try:
                 marked = await _retry.call("resolve_episode", container.id, write, idempotent=False)
             except (ConflictError, NotFoundError):
@@ -443,8 +490,9 @@ class CosmosStore:
         return resolved
 
     async def _resolved_doc(self, episode_id: str) -> dict[str, Any] | None:
-        docs = await self._query_all("get_resolved", self.resolved, "SELECT * FROM c WHERE c.id = @id",
-                                     {"@id": episode_id})
+        docs = await self._query_all(
+            "get_resolved", self.resolved, "SELECT * FROM c WHERE c.id = @id", {"@id": episode_id}
+        )
         return docs[0] if docs else None
 
     async def get_resolved(self, episode_id: str) -> ResolvedAnomaly | None:
@@ -469,15 +517,15 @@ class CosmosStore:
             where.append("c.resolved_by = @resolved_by")
             params["@resolved_by"] = query.resolved_by
         docs, token = await self._page("query_resolved", self.resolved, query, where, params)
-        return Page[ResolvedAnomaly](items=[ResolvedAnomaly.model_validate(_strip(d)) for d in docs],
-                                     continuation=token)
+        return Page[ResolvedAnomaly](
+            items=[ResolvedAnomaly.model_validate(_strip(d)) for d in docs], continuation=token
+        )
 
     # -- modified_values -------------------------------------------------------------------
 
     async def put_modification(self, record: ModifiedValue) -> None:
         body = _doc(record, record.modified_at)
-        await _retry.call("put_modification", self.modifications.id,
-                          lambda: self.modifications.upsert_item(body))
+        await _retry.call("put_modification", self.modifications.id, lambda: self.modifications.upsert_item(body))
 
     async def query_modifications(self, query: ModificationQuery) -> Page[ModifiedValue]:
         where, params = _time_filters(query)
@@ -487,13 +535,13 @@ class CosmosStore:
                 where.append(f"c.{field} = @{field}")
                 params[f"@{field}"] = value
         docs, token = await self._page("query_modifications", self.modifications, query, where, params)
-        return Page[ModifiedValue](items=[ModifiedValue.model_validate(_strip(d)) for d in docs],
-                                   continuation=token)
+        return Page[ModifiedValue](items=[ModifiedValue.model_validate(_strip(d)) for d in docs], continuation=token)
 
     # -- queries ---------------------------------------------------------------------------
 
-    async def _query_all(self, operation: str, container: ContainerProxy, sql: str,
-                         params: dict[str, Any]) -> list[Any]:
+    async def _query_all(
+        self, operation: str, container: ContainerProxy, sql: str, params: dict[str, Any]
+    ) -> list[Any]:
         parameters = [{"name": name, "value": value} for name, value in params.items()]
 
         async def run() -> list[Any]:
@@ -515,8 +563,9 @@ class CosmosStore:
             sdk_token = self._codec.decode(query, query.continuation)
             if not isinstance(sdk_token, str):
                 raise InvalidContinuationError(f"{operation} on {container.id}: continuation has no position")
-        sql = (f"SELECT * FROM c {'WHERE ' + ' AND '.join(where) if where else ''} "
-               f"ORDER BY c.{SORT_FIELD} DESC, c.id DESC")
+        sql = (
+            f"SELECT * FROM c {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY c.{SORT_FIELD} DESC, c.id DESC"
+        )
         parameters = [{"name": name, "value": value} for name, value in params.items()]
 
         async def fetch(token: str | None) -> tuple[list[dict[str, Any]], str | None]:
@@ -537,8 +586,9 @@ class CosmosStore:
         return docs, self._codec.encode(query, sdk_token) if sdk_token and docs else None
 
 
-def _time_filters(query: ResultQuery | EpisodeQuery | ResolvedQuery | ModificationQuery) -> tuple[
-        list[str], dict[str, Any]]:
+def _time_filters(
+    query: ResultQuery | EpisodeQuery | ResolvedQuery | ModificationQuery,
+) -> tuple[list[str], dict[str, Any]]:
     where: list[str] = []
     params: dict[str, Any] = {}
     if query.start is not None:
@@ -555,12 +605,15 @@ def _versioned(doc: dict[str, Any]) -> Versioned[Episode]:
 
 
 async def _create_container(database: DatabaseProxy, spec: ContainerSpec) -> None:
-    options: dict[str, Any] = {"partition_key": PartitionKey(path=spec.partition_key),
-                               "indexing_policy": INDEXING_POLICY}
+    options: dict[str, Any] = {
+        "partition_key": PartitionKey(path=spec.partition_key),
+        "indexing_policy": INDEXING_POLICY,
+    }
     if spec.default_ttl_s is not None:
         options["default_ttl"] = spec.default_ttl_s
-    await _retry.call("create_container", spec.name,
-                      lambda: database.create_container_if_not_exists(spec.name, **options))
+    await _retry.call(
+        "create_container", spec.name, lambda: database.create_container_if_not_exists(spec.name, **options)
+    )
 
 
 async def _gather(tasks: Any) -> None:

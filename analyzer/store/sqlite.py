@@ -235,8 +235,7 @@ class SqliteStore:
         for result in results:
             t = to_micros(result.timestamp)
             severity = result.severity_level.value if result.severity_level else None
-            rows.append((result.id, t, result.day, severity, result.final_status.value,
-                         result.model_dump_json()))
+            rows.append((result.id, t, result.day, severity, result.final_status.value, result.model_dump_json()))
             sensor_rows.extend((sensor, t, result.id) for sensor in dict.fromkeys(result.anomalous_sensors))
         with _Tx(self._db) as db:
             db.executemany(
@@ -246,12 +245,12 @@ class SqliteStore:
                 rows,
             )
             db.executemany(f"DELETE FROM {_RESULTS}_sensors WHERE id = ?", [(row[0],) for row in rows])
-            db.executemany(f"INSERT OR IGNORE INTO {_RESULTS}_sensors (sensor, t, id) VALUES (?, ?, ?)",
-                           sensor_rows)
+            db.executemany(f"INSERT OR IGNORE INTO {_RESULTS}_sensors (sensor, t, id) VALUES (?, ?, ?)", sensor_rows)
 
     async def get_result(self, result_id: str) -> AnalysisResult | None:
-        row = await self._run("get_result", _RESULTS, self._one,
-                              f"SELECT doc FROM {_RESULTS} WHERE id = ?", (result_id,))
+        row = await self._run(
+            "get_result", _RESULTS, self._one, f"SELECT doc FROM {_RESULTS} WHERE id = ?", (result_id,)
+        )
         return AnalysisResult.model_validate_json(row[0]) if row else None
 
     async def existing_result_ids(self, result_ids: Sequence[str]) -> set[str]:
@@ -261,8 +260,7 @@ class SqliteStore:
         found: set[str] = set()
         for chunk in _chunks(list(dict.fromkeys(result_ids)), _IN_CHUNK):
             marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self._db.execute(
-                f"SELECT id FROM {_RESULTS} WHERE id IN ({marks})", chunk))
+            found.update(row[0] for row in self._db.execute(f"SELECT id FROM {_RESULTS} WHERE id IN ({marks})", chunk))
         return found
 
     async def query_results(self, query: ResultQuery) -> Page[AnalysisResult]:
@@ -276,13 +274,16 @@ class SqliteStore:
     # -- unresolved_anomalies --------------------------------------------------------------
 
     async def get_episode(self, episode_id: str) -> Versioned[Episode] | None:
-        row = await self._run("get_episode", _OPEN, self._one,
-                              f"SELECT doc, etag FROM {_OPEN} WHERE id = ?", (episode_id,))
+        row = await self._run(
+            "get_episode", _OPEN, self._one, f"SELECT doc, etag FROM {_OPEN} WHERE id = ?", (episode_id,)
+        )
         return Versioned(Episode.model_validate_json(row[0]), row[1]) if row else None
 
     async def find_open_episode(self, condition_key: str) -> Versioned[Episode] | None:
         row = await self._run(
-            "find_open_episode", _OPEN, self._one,
+            "find_open_episode",
+            _OPEN,
+            self._one,
             f"SELECT doc, etag FROM {_OPEN} WHERE condition_key = ? ORDER BY opened DESC, id DESC LIMIT 1",
             (condition_key,),
         )
@@ -310,9 +311,17 @@ class SqliteStore:
                 f"INSERT OR REPLACE INTO {_OPEN} "
                 "(id, condition_key, t, opened, severity, state, tier, etag, doc) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (episode.id, episode.condition_key, t, to_micros(episode.opened_at),
-                 episode.severity_level.value, episode.state, episode.tier, new_etag,
-                 episode.model_dump_json()),
+                (
+                    episode.id,
+                    episode.condition_key,
+                    t,
+                    to_micros(episode.opened_at),
+                    episode.severity_level.value,
+                    episode.state,
+                    episode.tier,
+                    new_etag,
+                    episode.model_dump_json(),
+                ),
             )
             self._set_sensors(db, _OPEN, episode.id, t, episode.sensors)
             if row is not None and row[1] != episode.severity_level.value:
@@ -337,11 +346,11 @@ class SqliteStore:
     async def resolve_episode(
         self, episode_id: str, resolved_by: str, note: str, resolved_at: datetime
     ) -> ResolvedAnomaly:
-        return await self._run("resolve_episode", f"{_OPEN} -> {_RESOLVED}", self._resolve_sync,
-                               episode_id, resolved_by, note, resolved_at)
+        return await self._run(
+            "resolve_episode", f"{_OPEN} -> {_RESOLVED}", self._resolve_sync, episode_id, resolved_by, note, resolved_at
+        )
 
-    def _resolve_sync(self, episode_id: str, resolved_by: str, note: str,
-                      resolved_at: datetime) -> ResolvedAnomaly:
+    def _resolve_sync(self, episode_id: str, resolved_by: str, note: str, resolved_at: datetime) -> ResolvedAnomaly:
         with _Tx(self._db) as db:
             row = db.execute(f"SELECT doc FROM {_OPEN} WHERE id = ?", (episode_id,)).fetchone()
             if row is None:
@@ -350,13 +359,13 @@ class SqliteStore:
                     raise NotFoundError(f"resolve_episode on {_OPEN}: no episode {episode_id!r}")
                 return ResolvedAnomaly.model_validate_json(done[0])
             episode = Episode.model_validate_json(row[0])
-            resolved = ResolvedAnomaly(**episode.model_dump(), resolved_by=resolved_by,
-                                       resolved_at=resolved_at, resolution_note=note)
+            resolved = ResolvedAnomaly(
+                **episode.model_dump(), resolved_by=resolved_by, resolved_at=resolved_at, resolution_note=note
+            )
             t = to_micros(resolved.resolved_at)
             db.execute(
                 f"INSERT OR REPLACE INTO {_RESOLVED} (id, t, severity, resolved_by, doc) VALUES (?, ?, ?, ?, ?)",
-                (resolved.id, t, resolved.severity_level.value, resolved.resolved_by,
-                 resolved.model_dump_json()),
+                (resolved.id, t, resolved.severity_level.value, resolved.resolved_by, resolved.model_dump_json()),
             )
             self._set_sensors(db, _RESOLVED, resolved.id, t, resolved.sensors)
             # One transaction here; the points exist so the contract suite crashes both stores alike.
@@ -367,8 +376,9 @@ class SqliteStore:
         return resolved
 
     async def get_resolved(self, episode_id: str) -> ResolvedAnomaly | None:
-        row = await self._run("get_resolved", _RESOLVED, self._one,
-                              f"SELECT doc FROM {_RESOLVED} WHERE id = ?", (episode_id,))
+        row = await self._run(
+            "get_resolved", _RESOLVED, self._one, f"SELECT doc FROM {_RESOLVED} WHERE id = ?", (episode_id,)
+        )
         return ResolvedAnomaly.model_validate_json(row[0]) if row else None
 
     async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAnomaly]:
@@ -377,8 +387,7 @@ class SqliteStore:
             filters.append(("severity = ?", query.severity.value))
         if query.resolved_by is not None:
             filters.append(("resolved_by = ?", query.resolved_by))
-        return await self._page("query_resolved", _RESOLVED, query, filters, ResolvedAnomaly,
-                                sensor_table=True)
+        return await self._page("query_resolved", _RESOLVED, query, filters, ResolvedAnomaly, sensor_table=True)
 
     # -- modified_values -------------------------------------------------------------------
 
@@ -388,8 +397,14 @@ class SqliteStore:
                 db.execute(
                     f"INSERT OR REPLACE INTO {_MODIFIED} (id, t, modified_by, result_id, sensor, doc) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    (record.id, to_micros(record.modified_at), record.modified_by, record.result_id,
-                     record.sensor, record.model_dump_json()),
+                    (
+                        record.id,
+                        to_micros(record.modified_at),
+                        record.modified_by,
+                        record.result_id,
+                        record.sensor,
+                        record.model_dump_json(),
+                    ),
                 )
 
         await self._run("put_modification", _MODIFIED, write)
@@ -402,8 +417,7 @@ class SqliteStore:
             filters.append(("result_id = ?", query.result_id))
         if query.sensor is not None:
             filters.append(("sensor = ?", query.sensor))
-        return await self._page("query_modifications", _MODIFIED, query, filters, ModifiedValue,
-                                sensor_table=False)
+        return await self._page("query_modifications", _MODIFIED, query, filters, ModifiedValue, sensor_table=False)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -414,8 +428,10 @@ class SqliteStore:
     @staticmethod
     def _set_sensors(db: sqlite3.Connection, table: str, doc_id: str, t: int, sensors: Iterable[str]) -> None:
         db.execute(f"DELETE FROM {table}_sensors WHERE id = ?", (doc_id,))
-        db.executemany(f"INSERT OR IGNORE INTO {table}_sensors (sensor, t, id) VALUES (?, ?, ?)",
-                       [(sensor, t, doc_id) for sensor in dict.fromkeys(sensors)])
+        db.executemany(
+            f"INSERT OR IGNORE INTO {table}_sensors (sensor, t, id) VALUES (?, ?, ?)",
+            [(sensor, t, doc_id) for sensor in dict.fromkeys(sensors)],
+        )
 
     async def _page(
         self,
@@ -431,8 +447,12 @@ class SqliteStore:
         position = None
         if query.continuation is not None:
             position = self._codec.decode(query, query.continuation)
-            if (not isinstance(position, list) or len(position) != 2 or not isinstance(position[0], int)
-                    or not isinstance(position[1], str)):
+            if (
+                not isinstance(position, list)
+                or len(position) != 2
+                or not isinstance(position[0], int)
+                or not isinstance(position[1], str)
+            ):
                 raise InvalidContinuationError(f"{operation} on {table}: continuation token has no position")
         if sensor_table and query.sensor is not None:
             # Walk the side table's (sensor, t, id) index and join the documents.
@@ -455,9 +475,11 @@ class SqliteStore:
         if position is not None:
             where.append(f"({key}.t, {key}.id) < (?, ?)")
             params.extend(position)
-        sql = (f"SELECT d.doc, {key}.t, {key}.id FROM {source} "
-               f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-               f"ORDER BY {key}.t DESC, {key}.id DESC LIMIT ?")
+        sql = (
+            f"SELECT d.doc, {key}.t, {key}.id FROM {source} "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+            f"ORDER BY {key}.t DESC, {key}.id DESC LIMIT ?"
+        )
         params.append(query.limit + 1)
         rows = await self._run(operation, table, lambda: self._db.execute(sql, params).fetchall())
         more = len(rows) > query.limit

@@ -24,7 +24,7 @@ def test_no_orphan_schema_files() -> None:
 
 
 def test_payload_refuses_non_finite_values() -> None:
-    with pytest.raises(ValidationError, match="non-finite values .*TI-101"):
+    with pytest.raises(ValidationError, match=r"non-finite values .*TI-101"):
         SensorPayload(timestamp=datetime.now(UTC), readings={"TI-101": float("nan")})
 
 

@@ -205,8 +205,9 @@ async def test_severity_change_moves_the_episode_once(store: Store) -> None:
     created = await store.create_episode(make_episode(severity=Severity.MEDIUM))
     stale = created.etag
     moved = await store.replace_episode(
-        created.item.model_copy(update={"severity_level": Severity.CRITICAL, "peak_severity": Severity.CRITICAL,
-                                        "count": 2}),
+        created.item.model_copy(
+            update={"severity_level": Severity.CRITICAL, "peak_severity": Severity.CRITICAL, "count": 2}
+        ),
         created.etag,
     )
     assert moved.item.severity_level is Severity.CRITICAL
@@ -244,12 +245,23 @@ async def test_concurrent_updaters_across_severity_moves(store: Store) -> None:
 
 async def test_query_episodes_filters_and_pages(store: Store) -> None:
     episodes = [
-        make_episode(f"heuristic:TI-{n:03d}:high", first=n, severity=[Severity.LOW, Severity.HIGH][n % 2],
-                     state="cleared" if n % 3 == 0 else "active")
+        make_episode(
+            f"heuristic:TI-{n:03d}:high",
+            first=n,
+            severity=[Severity.LOW, Severity.HIGH][n % 2],
+            state="cleared" if n % 3 == 0 else "active",
+        )
         for n in range(9)
     ]
-    episodes.append(make_episode("ml:TI-001+PI-201:isolation_forest", first=20, tier="ml",
-                                 sensors=["TI-001", "PI-201"], severity=Severity.CRITICAL))
+    episodes.append(
+        make_episode(
+            "ml:TI-001+PI-201:isolation_forest",
+            first=20,
+            tier="ml",
+            sensors=["TI-001", "PI-201"],
+            severity=Severity.CRITICAL,
+        )
+    )
     for episode in episodes:
         await store.create_episode(episode)
 
@@ -286,9 +298,7 @@ async def test_resolve_moves_the_episode(store: Store) -> None:
     assert await store.get_episode(created.item.id) is None
     assert await store.find_open_episode(created.item.condition_key) is None
     assert await store.get_resolved(created.item.id) == resolved
-    assert [e.id for e in (await store.query_episodes(EpisodeQuery())).items] == [
-        "heuristic:PI-201:low@" + entry_id(3)
-    ]
+    assert [e.id for e in (await store.query_episodes(EpisodeQuery())).items] == ["heuristic:PI-201:low@" + entry_id(3)]
     # idempotent: resolving again returns the record, whoever asks
     assert await store.resolve_episode(created.item.id, "carol", "again", at(1000)) == resolved
     with pytest.raises(NotFoundError):
@@ -299,8 +309,15 @@ async def test_resolve_moves_the_episode(store: Store) -> None:
 
 
 async def test_query_resolved(store: Store) -> None:
-    for n, (who, severity) in enumerate([("bob", Severity.HIGH), ("alice", Severity.LOW), ("bob", Severity.LOW),
-                                         ("alice", Severity.CRITICAL), ("bob", Severity.HIGH)]):
+    for n, (who, severity) in enumerate(
+        [
+            ("bob", Severity.HIGH),
+            ("alice", Severity.LOW),
+            ("bob", Severity.LOW),
+            ("alice", Severity.CRITICAL),
+            ("bob", Severity.HIGH),
+        ]
+    ):
         episode = make_episode(f"heuristic:TI-{n:03d}:high", first=n, severity=severity)
         await store.create_episode(episode)
         await store.resolve_episode(episode.id, who, f"fixed {n}", at(1000 + 60 * n))
@@ -373,8 +390,10 @@ async def test_crash_in_the_middle_of_a_severity_move(store: Store, point: str) 
 
 
 async def test_modifications(store: Store) -> None:
-    records = [make_modification(n, by="alice" if n % 2 else "bob", sensor="TI-101" if n < 4 else "PI-201",
-                                 result=n // 3) for n in range(7)]
+    records = [
+        make_modification(n, by="alice" if n % 2 else "bob", sensor="TI-101" if n < 4 else "PI-201", result=n // 3)
+        for n in range(7)
+    ]
     for record in records:
         await store.put_modification(record)
     await store.put_modification(records[0])  # idempotent

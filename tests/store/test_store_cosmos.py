@@ -27,8 +27,13 @@ pytestmark = pytest.mark.cosmos
 
 @pytest.fixture
 async def cosmos(cosmos_server: CosmosServer) -> Any:
-    store = await CosmosStore.open(endpoint=cosmos_server.endpoint, database=f"t-{uuid.uuid4().hex[:10]}",
-                                   key=LOCAL_KEY, verify_tls=False, create_if_missing=True)
+    store = await CosmosStore.open(
+        endpoint=cosmos_server.endpoint,
+        database=f"t-{uuid.uuid4().hex[:10]}",
+        key=LOCAL_KEY,
+        verify_tls=False,
+        create_if_missing=True,
+    )
     try:
         yield store
     finally:
@@ -36,19 +41,29 @@ async def cosmos(cosmos_server: CosmosServer) -> Any:
 
 
 async def raw_copies(store: CosmosStore, episode_id: str) -> list[dict[str, Any]]:
-    return [doc async for doc in store.open_episodes.query_items(
-        "SELECT * FROM c WHERE c.id = @id", parameters=[{"name": "@id", "value": episode_id}])]
+    return [
+        doc
+        async for doc in store.open_episodes.query_items(
+            "SELECT * FROM c WHERE c.id = @id", parameters=[{"name": "@id", "value": episode_id}]
+        )
+    ]
 
 
 async def test_open_store_creates_the_containers_from_containers_py(cosmos_server: CosmosServer) -> None:
-    settings = Settings(store_backend="cosmos", cosmos_db_endpoint=cosmos_server.endpoint,
-                        cosmos_db_database_name=f"f-{uuid.uuid4().hex[:10]}", cosmos_db_key=LOCAL_KEY,
-                        cosmos_db_verify_tls=False, cosmos_db_create_if_missing=True)
+    settings = Settings(
+        store_backend="cosmos",
+        cosmos_db_endpoint=cosmos_server.endpoint,
+        cosmos_db_database_name=f"f-{uuid.uuid4().hex[:10]}",
+        cosmos_db_key=LOCAL_KEY,
+        cosmos_db_verify_tls=False,
+        cosmos_db_create_if_missing=True,
+    )
     store = await open_store(settings)
     try:
         assert isinstance(store, CosmosStore)
-        for spec, container in zip(ALL_CONTAINERS, (store.results, store.open_episodes, store.resolved,
-                                                    store.modifications), strict=True):
+        for spec, container in zip(
+            ALL_CONTAINERS, (store.results, store.open_episodes, store.resolved, store.modifications), strict=True
+        ):
             props = await container.read()
             assert props["id"] == spec.name
             assert props["partitionKey"]["paths"] == [spec.partition_key]
@@ -62,8 +77,9 @@ async def test_open_store_creates_the_containers_from_containers_py(cosmos_serve
 
 async def test_a_missing_database_names_the_operation_and_container(cosmos_server: CosmosServer) -> None:
     with pytest.raises(StoreError, match=r"ping on anomaly_results failed: HTTP 404") as caught:
-        await CosmosStore.open(endpoint=cosmos_server.endpoint, database="never-created", key=LOCAL_KEY,
-                               verify_tls=False)
+        await CosmosStore.open(
+            endpoint=cosmos_server.endpoint, database="never-created", key=LOCAL_KEY, verify_tls=False
+        )
     assert type(caught.value) is NotFoundError
 
 
@@ -157,8 +173,9 @@ class _Response:
 
 
 def _http_error(status: int, headers: dict[str, str] | None = None) -> CosmosHttpResponseError:
-    return CosmosHttpResponseError(status_code=status, message=f"status {status}",
-                                   response=_Response(status, headers or {}))
+    return CosmosHttpResponseError(
+        status_code=status, message=f"status {status}", response=_Response(status, headers or {})
+    )
 
 
 def _crash(point: str) -> _faults.FaultHook:
@@ -213,8 +230,12 @@ async def test_ambiguous_failures_are_not_retried_for_conditional_writes() -> No
 
 
 async def test_status_codes_map_to_store_errors() -> None:
-    for status, kind in ((404, "NotFoundError"), (409, "AlreadyExistsError"), (412, "ConflictError"),
-                         (400, "StoreError")):
+    for status, kind in (
+        (404, "NotFoundError"),
+        (409, "AlreadyExistsError"),
+        (412, "ConflictError"),
+        (400, "StoreError"),
+    ):
         error = _retry.translate("create_episode", "unresolved_anomalies", _http_error(status))
         assert type(error).__name__ == kind
         assert str(error).startswith(f"create_episode on unresolved_anomalies failed: HTTP {status}")

@@ -59,11 +59,13 @@ async def test_queries_use_indexes(tmp_path: Path) -> None:
             "WHERE k.sensor = ? ORDER BY k.t DESC, k.id DESC",
             "TI-101",
         ),
-        "by severity": _plan(path, "SELECT id FROM anomaly_results WHERE severity = ? ORDER BY t DESC, id DESC",
-                             "high"),
+        "by severity": _plan(
+            path, "SELECT id FROM anomaly_results WHERE severity = ? ORDER BY t DESC, id DESC", "high"
+        ),
         "episode by condition": _plan(path, "SELECT id FROM unresolved_anomalies WHERE condition_key = ?", "k"),
         "episode by state": _plan(
-            path, "SELECT id FROM unresolved_anomalies WHERE state = ? ORDER BY t DESC, id DESC", "active"),
+            path, "SELECT id FROM unresolved_anomalies WHERE state = ? ORDER BY t DESC, id DESC", "active"
+        ),
     }
     for name, plan in plans.items():
         # an index is searched, and no temporary sort is needed for newest-first order
