@@ -10,7 +10,7 @@ condition (key)                    severity                             evidence
 =================================  ===================================  ==========================
 limit breach                       Low-Low / High-High -> ``critical``,  1.0 (a measured fact)
 ``heuristic:S:high|low``           Low / High -> ``high``
-z-score                            ``low``; ``medium`` at               0.5 at ``|z| = t``, rising
+confirmed z-score                  ``low``; ``medium`` at               0.5 at ``|z| = t``, rising
 ``statistical:S:zscore``           ``|z| >= 2 t``                       linearly to 0.9 at ``2 t``
 stuck / flatline                   ``medium`` for a core sensor,        0.7
 ``statistical:S:stuck``            else ``low``
@@ -18,9 +18,15 @@ IsolationForest                    ``low``                              0.5 at t
 ``ml:plant:isolation_forest``                                           0.9 at calibrated score 1
 =================================  ===================================  ==========================
 
-(``t`` is the z threshold, default 3.) Agreement: when the IsolationForest flags a reading and at
-least two sensors' z-scores agree, the tier 2 conditions of that reading are raised one step
-(``low`` -> ``medium`` -> ``high``); only a measured trip-limit breach is ``critical``.
+(``t`` is the z threshold, default 3.) Multiple testing: a hundred sensors tested at ``|z| >= t``
+on every reading would flag a large share of normal readings, so a z-score is a condition only once
+tier 2 *confirmed* it: ``|z| >= STAT_Z_CONFIRM`` (3.5) for ``STAT_Z_PERSISTENCE`` (3) consecutive
+updates of that sensor, or ``|z| >= STAT_Z_IMMEDIATE`` (5) at once (see
+``analyzer/tiers/statistical/tier.py``). A lone ``|z| >= t`` blip shows in the sensor's tier 2
+``status`` but does not make the reading anomalous. Likewise the IsolationForest is a condition
+after ``STAT_IF_PERSISTENCE`` consecutive flagged readings. Agreement: when the confirmed forest
+and at least two confirmed z-scores agree, the tier 2 conditions of that reading are raised one
+step (``low`` -> ``medium`` -> ``high``); only a measured trip-limit breach is ``critical``.
 
 * ``severity_level`` is the highest severity of the reading's conditions;
 * ``overall_confidence`` of an anomaly is the noisy-OR ``1 - prod(1 - e)`` of its conditions, so
@@ -166,7 +172,7 @@ def _statistical_conditions(outcome: StatisticalOutcome, index: SensorIndex) -> 
     threshold = outcome.z_threshold
     found: list[tuple[Condition, float]] = []
     z_flags = 0
-    for slot in np.flatnonzero((outcome.status == ANOMALY) | (outcome.status == STUCK)):
+    for slot in np.flatnonzero(outcome.confirmed | (outcome.status == STUCK)):
         name = index.names[slot]
         value = float(outcome.values[slot])
         if outcome.status[slot] == STUCK:
@@ -205,7 +211,7 @@ def _statistical_conditions(outcome: StatisticalOutcome, index: SensorIndex) -> 
                 min(0.9, 0.5 + 0.4 * (z - threshold) / threshold),
             )
         )
-    if outcome.ml_anomalous:
+    if outcome.ml_confirmed:
         top = tuple(name for name, _ in outcome.contributions[:3]) or ("plant",)
         score, limit = outcome.ml_score, outcome.ml_threshold
         drivers = ", ".join(f"{n} ({c:.3f})" for n, c in outcome.contributions[:3]) or "no single sensor"

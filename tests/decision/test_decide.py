@@ -31,9 +31,18 @@ def _reading(values: list[float]) -> Reading:
 
 
 def _outcome(
-    values: list[float], status: list[int], z: list[float], *, ml: str = "Normal", score: float = 0.4
+    values: list[float],
+    status: list[int],
+    z: list[float],
+    *,
+    ml: str = "Normal",
+    score: float = 0.4,
+    confirmed: list[bool] | None = None,
+    ml_confirmed: bool | None = None,
 ) -> StatisticalOutcome:
+    """Tier 2 evidence; by default every ``Anomaly`` z-score and forest flag is confirmed."""
     arr = np.array(values, dtype=float)
+    codes = np.array(status, dtype=np.int8)
     return StatisticalOutcome(
         names=INDEX.names,
         timestamp=datetime.now(UTC),
@@ -41,11 +50,16 @@ def _outcome(
         centre=np.full(4, 50.0),
         spread=np.full(4, 2.0),
         z=np.array(z, dtype=float),
-        status=np.array(status, dtype=np.int8),
+        status=codes,
+        streak=np.where(codes == ANOMALY, 3, 0),
+        confirmed=(codes == ANOMALY) if confirmed is None else np.array(confirmed),
         stuck_for_s=np.full(4, 1800.0),
         z_threshold=3.0,
+        z_persistence=3,
         robust=False,
         ml_status=ml,
+        ml_streak=3 if ml == "Anomaly" else 0,
+        ml_confirmed=(ml == "Anomaly") if ml_confirmed is None else ml_confirmed,
         ml_raw=0.6,
         ml_score=score,
         ml_threshold=0.995,
@@ -133,3 +147,23 @@ def test_shows_normal_for_tier2_keys() -> None:
     no_model = _decide(values, _outcome(values, [NORMAL] * 4, [0] * 4, ml="no_model", score=np.nan))
     assert not no_model.shows_normal("ml:plant:isolation_forest")
     assert no_model.confidence == 1.0
+
+
+def test_unconfirmed_blips_do_not_make_the_reading_anomalous() -> None:
+    values = [50, 60, 60, 50]
+    blip = _outcome(
+        values,
+        [NORMAL, ANOMALY, ANOMALY, NORMAL],
+        [0, 3.2, -3.4, 0],
+        ml="Anomaly",
+        score=0.999,
+        confirmed=[False] * 4,
+        ml_confirmed=False,
+    )
+    assessment = _decide(values, blip)
+    assert assessment.final_status is FinalStatus.NORMAL and assessment.conditions == ()
+    assert assessment.confidence == 0.5  # as close to a flag as it gets
+    assert blip.statistical.results["TI-2"].status == "Anomaly"  # the per-sensor status still says so
+    assert "not confirmed" in blip.statistical.results["TI-2"].context
+    one = _outcome(values, [NORMAL, ANOMALY, ANOMALY, NORMAL], [0, 4.0, 3.2, 0], confirmed=[False, True, False, False])
+    assert [c.key for c in _decide(values, one).conditions] == ["statistical:TI-2:zscore"]

@@ -71,7 +71,9 @@ def test_robust_option_ignores_outliers_in_the_window() -> None:
 
 async def test_robust_tier_still_flags_after_a_burst() -> None:
     idx = f.index(n_process=2, n_hourly=0)
-    robust = StatisticalSettings(_env_file=None, robust=True, protect_baseline=False, min_history=10)  # type: ignore[call-arg]
+    robust = StatisticalSettings(  # type: ignore[call-arg]
+        _env_file=None, robust=True, protect_baseline=False, min_history=10, spread_floor=0.001
+    )
     plain = robust.model_copy(update={"robust": False})
     times = f.START + 10.0 * np.arange(600)
     values = f.normal_rows(600, 2, scale=1.0)

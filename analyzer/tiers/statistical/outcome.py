@@ -29,8 +29,9 @@ class StatisticalOutcome:
     """What tier 2 found in one reading.
 
     Arrays are aligned with the sensor index: ``status`` holds the codes above, ``z`` the
-    z-scores (NaN where not scored). ``ml_score`` is the calibrated IsolationForest score (0..1,
-    NaN without a model); ``contributions`` the top sensors driving it (flagged readings only).
+    z-scores (NaN where not scored), ``confirmed`` the z-scores that persisted (or are extreme).
+    ``ml_score`` is the calibrated IsolationForest score (0..1, NaN without a model);
+    ``contributions`` the top sensors driving it (flagged readings only).
     The stored blocks are built on access, so the hot path pays only for the arrays.
     """
 
@@ -41,10 +42,20 @@ class StatisticalOutcome:
     spread: np.ndarray
     z: np.ndarray
     status: np.ndarray
+    #: Consecutive real updates at ``|z| >= z_threshold`` up to and including this reading.
+    streak: np.ndarray
+    #: The z-scores the decision acts on: persistent (``streak >= z_persistence``) or beyond
+    #: ``z_immediate``; a subset of ``status == ANOMALY``.
+    confirmed: np.ndarray
     stuck_for_s: np.ndarray
     z_threshold: float
+    z_persistence: int
     robust: bool
     ml_status: str
+    #: Consecutive readings the forest flagged, up to and including this one; the decision acts on
+    #: the forest when ``ml_confirmed`` (``ml_streak >= if_persistence``).
+    ml_streak: int
+    ml_confirmed: bool
     ml_raw: float
     ml_score: float
     ml_threshold: float
@@ -71,6 +82,10 @@ class StatisticalOutcome:
             centre, spread, z = _number(self.centre[slot]), _number(self.spread[slot]), _number(self.z[slot])
             if code == ANOMALY:
                 context = f"|z| = {abs(z or 0):.2f} >= {self.z_threshold:g} against the 24 h {label}"
+                if self.confirmed[slot]:
+                    context += f" for {int(self.streak[slot])} consecutive updates"
+                else:
+                    context += " (not confirmed: a lone or marginal excursion does not make the reading anomalous)"
             elif code == NORMAL:
                 context = f"within {self.z_threshold:g} sigma of the 24 h {label}"
             elif code == STUCK:

@@ -17,15 +17,31 @@ Rules, per sensor and reading:
   ``insufficient_history``;
 * otherwise ``z = (value - centre) / spread`` and ``Anomaly`` when ``|z| >= z_threshold``.
 
-The spread has a floor of 0.1 % of the sensor's alarm span (or of its centre when it has no
-limits), so a sensor that barely moved in 24 hours does not alarm on its last digit. A batch is
-scored against the window as it stood before the batch (a micro-batch is minutes of a 24-hour
-window).
+Multiple testing: a hundred sensors each tested at ``|z| >= 3`` on every reading would put some
+sensor past 3 on a large share of perfectly normal readings. So a per-sensor ``Anomaly`` is
+``confirmed`` (and only then a condition of the final decision) when it held for
+``z_persistence`` consecutive real updates of that sensor (absent readings and repeated hourly
+values neither extend nor break the run) at ``|z| >= z_confirm`` (3.5: about what a Bonferroni
+correction for a hundred sensors asks of a single Gaussian test, with the run guarding against the
+heavy, autocorrelated tails of real signals), or at once when ``|z| >= z_immediate`` (a spike). The
+run length is counted by this replica (``WindowMirror.streak``, advanced by :meth:`learn`); with
+several replicas sharing a stream, each counts the readings it analyses. The IsolationForest is
+treated the same way: its per-reading ``status`` is ``Anomaly`` at ``score >= if_threshold``, and
+the decision acts on it (``ml_confirmed``) after ``if_persistence`` consecutive such readings.
 
-Protecting the baseline (``protect_baseline``, default on): a sensor that any tier 1 or tier 2
-condition names is not learned from that reading, a stuck value is never learned, and only
-readings whose final status is normal become IsolationForest training rows. A long upset then
-cannot become the new normal and hide itself; the price is that a genuine, lasting change of
+The spread has a floor of ``spread_floor`` (default 5 %) of the sensor's Low..High span (its
+Low-Low..High-High span when it has no Low/High; 0.1 % of the centre when it has no limits), so a
+sensor that barely moved in the window does not alarm on a move that is small against its
+operating band, and a young window (which has not seen the daily swing yet) is not over-confident.
+A batch is scored against the window as it stood before the batch (a micro-batch is minutes of a
+24-hour window).
+
+Protecting the baseline (``protect_baseline``, default on): a sensor that a condition of the final
+decision names (a limit breach, a confirmed z-score, a flatline) is not learned from that reading,
+a stuck value is never learned, and only readings whose final status is normal become
+IsolationForest training rows. Unconfirmed ``|z| >= 3`` blips are learned: they are the window's
+own tails, and excluding them would shrink the spread and flag ever more (a runaway). A long upset
+then cannot become the new normal and hide itself; the price is that a genuine, lasting change of
 operating point keeps alarming until an operator resolves it or protection is switched off.
 """
 
@@ -126,7 +142,7 @@ class StatisticalTier:
         )
         self._min_history = np.where(hourly, settings.min_history_hourly, settings.min_history)
         span = np.where(np.isnan(index.high - index.low), index.high_high - index.low_low, index.high - index.low)
-        self._floor = 1e-3 * span  # NaN where the sensor has no limits: relative floor at scoring
+        self._floor = settings.spread_floor * span  # NaN without limits: relative floor at scoring
         #: Forest features: every 10-second sensor (hourly laboratory values carry no news in between).
         self.features = tuple(name for name, h in zip(index.names, hourly, strict=True) if not h)
         self._model: ForestModel | None = None
@@ -261,8 +277,16 @@ class StatisticalTier:
         status[present & ~enough] = INSUFFICIENT
         status[present & ~sampled] = NOT_UPDATED
         status[stuck] = STUCK
-        z = np.where((status == NORMAL) | (status == ANOMALY), z, np.nan)
+        scored = (status == NORMAL) | (status == ANOMALY)
+        z = np.where(scored, z, np.nan)
+        s = self.settings
+        with np.errstate(invalid="ignore"):
+            beyond = (status == ANOMALY) & (np.abs(z) >= s.z_confirm)
+            streak = self._streaks(beyond, sampled & (status != ABSENT), self.mirror.streak)
+            confirmed = beyond & ((streak >= s.z_persistence) | (np.abs(z) >= s.z_immediate))
         ml = self._score_forest(values)
+        flagged = np.array([m == "Anomaly" for m in ml[0]])
+        ml_streak = self._streaks(flagged, np.ones(n_rows, dtype=bool), np.array(self.mirror.ml_streak))
         now = datetime.now(UTC)
         elapsed_ms = (time.perf_counter() - started) * 1000 / n_rows
         return [
@@ -274,10 +298,15 @@ class StatisticalTier:
                 spread=spread[k],
                 z=z[k],
                 status=status[k],
+                streak=streak[k],
+                confirmed=confirmed[k],
                 stuck_for_s=unchanged_s[k],
                 z_threshold=self.settings.z_threshold,
+                z_persistence=self.settings.z_persistence,
                 robust=self.settings.robust,
                 ml_status=ml[0][k],
+                ml_streak=int(ml_streak[k]),
+                ml_confirmed=bool(ml_streak[k] >= s.if_persistence),
                 ml_raw=float(ml[1][k]),
                 ml_score=float(ml[2][k]),
                 ml_threshold=self.settings.if_threshold,
@@ -287,6 +316,25 @@ class StatisticalTier:
             )
             for k in range(n_rows)
         ]
+
+    @staticmethod
+    def _streaks(exceed: np.ndarray, sampled: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """Per row (and column), the length of the run of ``exceed`` rows ending there.
+
+        A sampled row that does not exceed ends a run; a row that is not sampled (an absent
+        reading, a repeated hourly value) neither extends nor ends it. ``before`` is the run
+        length at the last row learned before this batch.
+
+        >>> e = np.array([[True], [False], [True], [True]])
+        >>> StatisticalTier._streaks(e, np.array([[True], [False], [True], [True]]), np.array([2])).ravel()
+        array([3, 3, 4, 5])
+        """
+        reset = sampled & ~exceed
+        counted = np.cumsum(exceed, axis=0)
+        rows = np.arange(len(exceed)).reshape((-1,) + (1,) * (exceed.ndim - 1))
+        last_reset = np.maximum.accumulate(np.where(reset, rows, -1), axis=0)
+        at_reset = np.take_along_axis(counted, np.maximum(last_reset, 0), axis=0)
+        return np.where(last_reset >= 0, counted - at_reset, before + counted)
 
     def _score_forest(
         self, values: np.ndarray
@@ -327,6 +375,10 @@ class StatisticalTier:
             reply = await self.window.apply(update)
             if isinstance(reply, Applied):
                 self._apply_to_mirror(reply, update)
+                last = next((a.statistical for _, a, _ in reversed(fresh) if a.statistical is not None), None)
+                if last is not None and len(last.streak) == len(self.mirror.streak):
+                    self.mirror.streak = last.streak.astype(np.int64)
+                    self.mirror.ml_streak = last.ml_streak
                 return
             log.info("statistical window already holds entries up to %s-%s; skipping those", *reply.cursor)
             cursor = self.mirror.cursor = reply.cursor

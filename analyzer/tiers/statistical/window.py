@@ -132,12 +132,18 @@ class WindowMirror:
     rows: dict[int, np.ndarray] = field(default_factory=dict)
     #: Per sensor: last value seen, time it last changed, time it was last present (NaN = never).
     last: np.ndarray = field(init=False)
+    #: Per sensor: consecutive real updates at ``|z| >= threshold`` up to the last learned reading.
+    #: Kept by this replica only (see ``tier.py``).
+    streak: np.ndarray = field(init=False)
+    #: The same for the IsolationForest's flag.
+    ml_streak: int = 0
     cursor: tuple[int, int] | None = None
     learned: int = 0
     _totals: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.last = np.full((3, self.n_sensors), np.nan)
+        self.streak = np.zeros(self.n_sensors, dtype=np.int64)
 
     def set_bucket(self, bucket: int, stats: np.ndarray) -> None:
         self.buckets[bucket] = stats
