@@ -24,7 +24,7 @@ from analyzer.sensors import SensorIndex
 from analyzer.simulator import simulate_plant
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
-from analyzer.tiers.statistical.forest import fit_forest
+from analyzer.tiers.statistical.forest import fit_forest, fit_model
 
 DAY = 8640
 
@@ -57,6 +57,19 @@ async def main(n_eval: int = 6400) -> dict[str, float]:
     model = await tier.train()
     train_s = time.perf_counter() - started
     assert model is not None
+    # the training target: a full 24 h window (8,640 payloads) x every numeric sensor (100),
+    # with the tier's defaults (the tier itself trains on its protected rows, 10 s sensors only)
+    defaults = StatisticalSettings(_env_file=None)  # type: ignore[call-arg]
+    full = np.asarray(values[:DAY], dtype=np.float64)
+    started = time.perf_counter()
+    full_model = fit_model(
+        full,
+        tuple(index.names),
+        n_estimators=defaults.if_n_estimators,
+        max_samples=defaults.if_max_samples,
+        seed=defaults.if_seed,
+    )
+    full_train_s = time.perf_counter() - started
 
     # micro-batches of 64 (the worker)
     stream = _readings(values[DAY : DAY + n_eval], times[DAY : DAY + n_eval], DAY)
@@ -131,6 +144,8 @@ async def main(n_eval: int = 6400) -> dict[str, float]:
         "peer_payloads_per_s": round(peer_rate, 1),
         "training_s": round(train_s, 3),
         "training_rows": model.n_samples,
+        "training_full_day_s": round(full_train_s, 3),
+        "training_full_day_shape": [full_model.n_samples, len(full_model.features)],
     }
     print("| contender | payloads/s | p50 ms | p99 ms |")
     print("| --- | --- | --- | --- |")
@@ -141,7 +156,9 @@ async def main(n_eval: int = 6400) -> dict[str, float]:
     )
     print(f"| naive reference | {naive_rate:,.0f} | | |")
     print(f"| River HalfSpaceTrees | {peer_rate:,.0f} | | |")
-    print(f"training on {model.n_samples} rows x {len(model.features)} sensors: {train_s:.2f} s")
+    shape = f"{full_model.n_samples} rows x {len(full_model.features)} sensors"
+    print(f"training (tier, protected rows) on {model.n_samples} rows x {len(model.features)} sensors: {train_s:.2f} s")
+    print(f"training on a full day, {shape}: {full_train_s:.2f} s")
     print(json.dumps(figures))
     return figures
 
