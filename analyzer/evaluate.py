@@ -54,7 +54,11 @@ def read_labelled_csv(path: Path, label_column: str) -> LabelledData:
         if "timestamp" not in header:
             raise typer.BadParameter(f"{path} has no 'timestamp' column (columns: {', '.join(header[:8])} ...)")
         if label_column not in header:
-            raise typer.BadParameter(f"{path} has no label column {label_column!r}")
+            shown = ", ".join(c for c in header[:12] if c != "timestamp")
+            raise typer.BadParameter(
+                f"{path} has no label column {label_column!r}; name the 0/1 column with --label-column "
+                f"(columns: {shown}{' ...' if len(header) > 12 else ''})"
+            )
         kind_column = next((c for c in KIND_COLUMNS if c in header and c != label_column), None)
         skip = {"timestamp", label_column, kind_column}
         sensors = [i for i, c in enumerate(header) if c not in skip]
