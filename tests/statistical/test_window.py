@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 
 import numpy as np
 from hypothesis import given, settings
@@ -37,27 +38,57 @@ def test_incremental_equals_recomputation(gaps: list[float], batch: int, scale: 
     values[rng.random(values.shape) < 0.2] = np.nan  # absent sensors
     batch_readings = f.readings(values, times)
 
-    async def run() -> None:
-        for start in range(0, len(times), batch):
-            chunk = batch_readings[start : start + batch]
-            await tier.learn(chunk, f.assess(chunk, idx))
-
-    asyncio.run(run())
-    newest = int(times[-1] // SMALL.bucket_s)
-    for bucket in (newest, newest - 3):
-        stats = tier.mirror.totals(bucket)
-        inside = (times // SMALL.bucket_s >= bucket - SMALL.n_buckets + 1) & (times // SMALL.bucket_s <= bucket)
-        if bucket != newest:
-            # buckets expired at the newest edge are gone from the store, so compare only the newest
-            continue
-        window = values[inside]
+    def check(upto: int) -> None:
+        """The window as of the newest reading learned so far equals a recomputation."""
+        newest = int(times[upto - 1] // SMALL.bucket_s)
+        stats = tier.mirror.totals(newest)
+        learned_buckets = times[:upto] // SMALL.bucket_s
+        inside = learned_buckets >= newest - SMALL.n_buckets + 1  # older buckets have expired
+        window = values[:upto][inside]
         count = (~np.isnan(window)).sum(axis=0)
         np.testing.assert_array_equal(stats[0], count)
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # columns with no or one sample
             mean = np.nanmean(window, axis=0)
             std = np.nanstd(window, axis=0, ddof=1)
         np.testing.assert_allclose(stats[1][count > 0], mean[count > 0], rtol=1e-12)
         np.testing.assert_allclose(std_of(stats)[count > 1], std[count > 1], rtol=1e-6, atol=1e-9 * scale)
+        assert all(b >= newest - SMALL.n_buckets + 1 for b in tier.mirror.buckets)  # expired buckets are gone
+
+    async def run() -> None:
+        for start in range(0, len(times), batch):
+            chunk = batch_readings[start : start + batch]
+            await tier.learn(chunk, f.assess(chunk, idx))
+            check(min(start + batch, len(times)))  # every window position, as it slides and expires
+
+    asyncio.run(run())
+
+
+async def test_expiry_at_the_24_hour_edge() -> None:
+    """With the default 24 h window in 5-minute buckets: a reading in the oldest kept bucket counts,
+    one a second older (the bucket before) has expired, however they were batched."""
+    config = StatisticalSettings(_env_file=None, protect_baseline=False, min_history=2)  # type: ignore[call-arg]
+    assert (config.window_s, config.bucket_s) == (86400, 300)
+    idx = f.index(n_process=1, n_hourly=0)
+    tier = await StatisticalTier.in_memory(idx, config)
+    newest_t = 300.0 * 6_000_000 + 150.0  # mid-bucket
+    newest_bucket = int(newest_t // 300)
+    oldest_kept_start = (newest_bucket - config.n_buckets + 1) * 300.0
+    just_outside = oldest_kept_start - 1.0  # 24 h + 149 s before the newest reading
+    just_inside = oldest_kept_start  # 24 h - 150 s before it
+    times = [just_outside, just_inside, just_inside + 120.0, newest_t - 10.0, newest_t]
+    values = np.array([[1000.0], [10.0], [20.0], [30.0], [40.0]])
+    batch = f.readings(values, times)
+    await tier.learn(batch[:2], f.assess(batch[:2], idx))  # the edge pair in one batch
+    await tier.learn(batch[2:], f.assess(batch[2:], idx))
+    count, mean, _ = tier.mirror.totals(newest_bucket)
+    assert count[0] == 4 and mean[0] == 25.0  # 1000 expired; 10, 20, 30, 40 remain
+    np.testing.assert_allclose(std_of(tier.mirror.totals(newest_bucket))[0], np.std([10, 20, 30, 40], ddof=1))
+    assert int(just_outside // 300) not in tier.mirror.buckets
+    assert (await tier.window.snapshot()).buckets.keys() == tier.mirror.buckets.keys()  # the store agrees
+    # a reading scored in the newest bucket sees exactly that window
+    [outcome] = await tier.score(f.readings(np.array([[25.0]]), [newest_t + 1.0], seq0=99))
+    assert outcome.centre[0] == 25.0 and outcome.z[0] == 0.0
 
 
 def test_robust_option_ignores_outliers_in_the_window() -> None:
