@@ -17,11 +17,20 @@ store's etags and are re-applied on a conflict, so concurrent replicas never los
 replayed entry is not counted twice: each episode remembers the entry ids it counted recently.
 Opened and escalated episodes are announced on ``{stream}:episode-events`` for tier 3, which runs
 off the acknowledgement path.
+
+``recent_entry_ids`` alone is not enough: a consumer that dies after the episode write and before
+its results are stored leaves its entries pending, and they are claimed only after
+``claim_idle``, by when other consumers may have counted far more than 64 readings of the same
+condition (a backlog). So the ids each episode counted are also kept in Redis, in the sorted set
+``{stream}:episodes:counted:{episode_id}`` (score = entry time in ms), added to after every
+successful episode write and trimmed to the window: an entry older than the window has left the
+stream and cannot come back.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,6 +46,7 @@ log = logging.getLogger(__name__)
 RECENT_ENTRY_IDS = 64
 MAX_CONFLICT_RETRIES = 8
 EVENTS_MAXLEN = 10_000
+DEFAULT_WINDOW_S = 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +86,20 @@ def _entry_order(entry_id: str) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-def fold_anomalous(episode: Episode, condition: Condition, assessment: Assessment) -> bool:
-    """Count one more anomalous reading into ``episode``; False if this entry was already counted."""
+def _entry_ms(entry_id: str) -> int:
+    try:
+        return _entry_order(entry_id)[0]
+    except ValueError:  # not a stream id (a test or a hand-made call): treat it as new
+        return int(time.time() * 1000)
+
+
+def fold_anomalous(
+    episode: Episode, condition: Condition, assessment: Assessment, counted: frozenset[str] = frozenset()
+) -> bool:
+    """Count one more anomalous reading into ``episode``; False if this entry was already counted
+    (it is among the episode's recent entry ids or in ``counted``)."""
     reading = assessment.reading
-    if reading.entry_id in episode.recent_entry_ids:
+    if reading.entry_id in episode.recent_entry_ids or reading.entry_id in counted:
         return False
     episode.count += 1
     episode.recent_entry_ids = [*episode.recent_entry_ids, reading.entry_id][-RECENT_ENTRY_IDS:]
@@ -116,10 +136,32 @@ def fold_normal(episode: Episode, assessment: Assessment) -> bool:
 class EpisodeTracker:
     """Opens, updates and clears episodes for a micro-batch of assessments."""
 
-    def __init__(self, store: Store, redis: Redis, keys: RedisKeys) -> None:
+    def __init__(self, store: Store, redis: Redis, keys: RedisKeys, *, window_s: float = DEFAULT_WINDOW_S) -> None:
         self.store = store
         self.redis = redis
         self.keys = keys
+        self.window_ms = int(window_s * 1000)
+
+    def _counted_key(self, episode_id: str) -> str:
+        return f"{self.keys.stream}:episodes:counted:{episode_id}"
+
+    async def _already_counted(self, episode_id: str | None, relevant: list[tuple[int, Assessment]]) -> frozenset[str]:
+        """Which of ``relevant``'s entries ``episode_id`` has counted (kept in Redis, see the module doc)."""
+        ids = [a.reading.entry_id for _, a in relevant]
+        if episode_id is None or not ids:
+            return frozenset()
+        scores = await self.redis.zmscore(self._counted_key(episode_id), ids)
+        return frozenset(i for i, score in zip(ids, scores, strict=True) if score is not None)
+
+    async def _remember_counted(self, episode_id: str, entry_ids: list[str]) -> None:
+        if not entry_ids:
+            return
+        key = self._counted_key(episode_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {i: _entry_ms(i) for i in entry_ids})
+            pipe.zremrangebyscore(key, "-inf", f"({int(time.time() * 1000) - self.window_ms}")
+            pipe.pexpire(key, self.window_ms)
+            await pipe.execute()
 
     async def apply(self, assessments: Sequence[Assessment]) -> list[list[str]]:
         """Fold the batch into episodes; returns, per assessment, the ids of the episodes it touched."""
@@ -182,7 +224,9 @@ class EpisodeTracker:
         claimed_id: str | None,
     ) -> str | None:
         episode = current.item.model_copy(deep=True) if current else None
+        counted = await self._already_counted(current.item.id if current else claimed_id, relevant)
         changed = False
+        newly_counted: list[str] = []
         previous_peak = episode.peak_severity if episode else None
         for _, assessment in relevant:
             condition = next((c for c in assessment.conditions if c.key == key), None)
@@ -190,16 +234,20 @@ class EpisodeTracker:
                 changed |= episode is not None and fold_normal(episode, assessment)
             elif episode is None:
                 episode, changed = _open_episode(condition, assessment, claimed_id), True
-            else:
-                changed |= fold_anomalous(episode, condition, assessment)
+                newly_counted.append(assessment.reading.entry_id)
+            elif fold_anomalous(episode, condition, assessment, counted):
+                changed = True
+                newly_counted.append(assessment.reading.entry_id)
         if episode is None or not changed:
             return episode.id if episode else None
         if current is None:
             await self._claim(key, episode.id)
             await self.store.create_episode(episode)
+            await self._remember_counted(episode.id, newly_counted)
             await self._announce(EpisodeEvent(episode.id, "opened", episode.severity_level.value))
         else:
             await self.store.replace_episode(episode, current.etag)
+            await self._remember_counted(episode.id, newly_counted)
             if previous_peak is not None and episode.peak_severity.rank > previous_peak.rank:
                 await self._announce(EpisodeEvent(episode.id, "escalated", episode.severity_level.value))
         return episode.id
