@@ -32,6 +32,7 @@ from analyzer.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 Entry = tuple[str, Mapping[str, str]]
+MAX_REMEMBERED_ERRORS = 10_000
 
 
 def default_consumer_name() -> str:
@@ -80,6 +81,8 @@ class StreamWorker:
         self.consumer = consumer or default_consumer_name()
         self.stats = WorkerStats()
         self._last_claim = 0.0
+        #: The last error of entries that failed here, for the dead-letter reason (bounded).
+        self._last_errors: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> WorkerStats:
         await ensure_group(self.redis, self.keys.stream, self.config.group)
@@ -139,7 +142,7 @@ class StreamWorker:
         exhausted = [(i, f) for i, f in entries if deliveries.get(i, 0) > self.config.max_deliveries]
         if exhausted:
             reason = f"analysis failed {self.config.max_deliveries} times; giving up"
-            await self._reject([(i, reason, f) for i, f in exhausted])
+            await self._reject([(i, _with_last_error(reason, self._last_errors.pop(i, None)), f) for i, f in exhausted])
         exhausted_ids = {i for i, _ in exhausted}
         return [(i, f) for i, f in entries if i not in exhausted_ids]
 
@@ -154,8 +157,12 @@ class StreamWorker:
             for entry in entries:
                 try:
                     await self._analyse_and_ack([entry])
-                except Exception:
+                    self._last_errors.pop(entry[0], None)
+                except Exception as error:
                     log.exception("entry %s failed; it stays pending and will be retried", entry[0])
+                    self._last_errors[entry[0]] = f"{type(error).__name__}: {error}"
+                    if len(self._last_errors) > MAX_REMEMBERED_ERRORS:
+                        del self._last_errors[next(iter(self._last_errors))]
 
     async def _analyse_and_ack(self, entries: Sequence[Entry]) -> None:
         outcome = await self.pipeline.analyze_entries(entries)
@@ -182,6 +189,10 @@ class StreamWorker:
         if not pending:
             await self.redis.xgroup_delconsumer(self.keys.stream, self.config.group, self.consumer)
         log.info("worker %s stopped: %s", self.consumer, self.stats)
+
+
+def _with_last_error(reason: str, last_error: str | None) -> str:
+    return f"{reason} (last error: {last_error})" if last_error else reason
 
 
 def _order(entry_id: str) -> tuple[int, int]:
