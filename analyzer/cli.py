@@ -247,6 +247,9 @@ def simulate(
     anomaly_rate: Annotated[float, typer.Option(help="share of time with an injected anomaly")] = 0.02,
     fast: Annotated[bool, typer.Option("--fast", help="as fast as possible, ending now (default: every 10 s)")] = False,
     output: Annotated[Path | None, typer.Option(help="write a CSV (+ .labels.json) instead of landing")] = None,
+    start: Annotated[
+        datetime | None, typer.Option(help="first timestamp of a CSV (UTC); default: so the data ends now")
+    ] = None,
     labels: Annotated[Path, typer.Option(help="where landed runs write their labels")] = Path(".state/labels.json"),
     verbose: Verbose = False,
 ) -> None:
@@ -259,8 +262,8 @@ def simulate(
     catalog = load_catalog(settings.sensor_catalog)
     if output is not None:
         n = count or 8640
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10 * n)
-        plant = simulate_plant(catalog, start, n, seed=seed, anomaly_rate=anomaly_rate)
+        first = start.replace(tzinfo=start.tzinfo or UTC) if start else datetime.now(UTC) - timedelta(seconds=10 * n)
+        plant = simulate_plant(catalog, first.replace(microsecond=0), n, seed=seed, anomaly_rate=anomaly_rate)
         path = write_csv(plant, output)
         typer.echo(f"wrote {n} payloads to {path} with {len(plant.labels)} labelled anomalies beside it")
         return
