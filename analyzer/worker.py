@@ -54,6 +54,8 @@ class WorkerStats:
     dead_lettered: int = 0
     failed_batches: int = 0
     claimed: int = 0
+    #: Delivered again after their result was stored (a crash before XACK, a rewound group): acked, not re-analysed.
+    already_done: int = 0
 
 
 async def ensure_group(redis: Redis, stream: str, group: str = CONSUMER_GROUP) -> None:
@@ -165,6 +167,14 @@ class StreamWorker:
                         del self._last_errors[next(iter(self._last_errors))]
 
     async def _analyse_and_ack(self, entries: Sequence[Entry]) -> None:
+        # An entry whose result is stored was analysed: acknowledge it again instead of re-analysing.
+        # Tier 2 is stateful, so re-scoring an old reading after newer ones would overwrite its result
+        # with a different verdict and count other readings into its episodes.
+        stored = await self.pipeline.store.existing_result_ids([i for i, _ in entries])
+        if stored:
+            await self.redis.xack(self.keys.stream, self.config.group, *stored)
+            self.stats.already_done += len(stored)
+            entries = [(i, f) for i, f in entries if i not in stored]
         outcome = await self.pipeline.analyze_entries(entries)
         await self._reject([(r.entry_id, r.reason, r.fields) for r in outcome.rejected])
         done = [r.id for r in outcome.results]
