@@ -527,3 +527,7 @@ def _register_tier_commands() -> None:
 
 
 _register_tier_commands()
+
+
+if __name__ == "__main__":
+    app()
