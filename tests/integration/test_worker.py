@@ -296,3 +296,27 @@ async def _pending_is(redis: Redis, stream: str, count: int) -> bool:
         return False
     info = await group_info(redis, stream)
     return info["lag"] == 0 and info["pending"] == count
+
+
+async def test_exhausted_entries_are_found_among_many_pending_entries_of_others(
+    services: Services, redis_client: Redis, stream_key: str
+) -> None:
+    """Two idle, exhausted entries of a dead consumer with 100 fresh pending entries of a busy one
+    between them: both are dead-lettered, whatever lies between them in the pending list."""
+    ids = await land(services.lander, payloads(102))
+    first, last = ids[0], ids[-1]
+    await ensure_group(redis_client, stream_key)
+    await redis_client.xreadgroup(CONSUMER_GROUP, "dead", {stream_key: ">"}, count=1)
+    await redis_client.xreadgroup(CONSUMER_GROUP, "busy", {stream_key: ">"}, count=100)
+    await redis_client.xreadgroup(CONSUMER_GROUP, "dead", {stream_key: ">"}, count=1)
+    # Delivered 10 times already, idle for a minute.
+    await redis_client.xclaim(stream_key, CONSUMER_GROUP, "dead", 0, [first, last], idle=60_000, retrycount=10)
+
+    config = WorkerConfig(batch_size=64, claim_idle_ms=30_000, max_deliveries=3)
+    worker = StreamWorker(services.redis, services.keys, services.pipeline, config, "rescuer")
+    assert await worker.claim_idle() == 2
+
+    assert (worker.stats.dead_lettered, worker.stats.analysed) == (2, 0)
+    assert [r["entry_id"] for _, r in await redis_client.xrange(f"{stream_key}:dead")] == [first, last]
+    pending = await redis_client.xpending_range(stream_key, CONSUMER_GROUP, "-", "+", 1000)
+    assert len(pending) == 100 and {p["consumer"] for p in pending} == {"busy"}
