@@ -137,8 +137,15 @@ class StreamWorker:
     async def _dead_letter_exhausted(self, entries: list[Entry]) -> list[Entry]:
         """Dead-letter the entries delivered too often; return the rest."""
         ids = [i for i, _ in entries]
+        # Only this consumer's pending entries (the claimed ones are ours now): other consumers' entries
+        # between the first and last claimed id could fill the count and hide a delivery count.
         pending = await self.redis.xpending_range(
-            self.keys.stream, self.config.group, min=min(ids, key=_order), max=max(ids, key=_order), count=len(ids) * 4
+            self.keys.stream,
+            self.config.group,
+            min=min(ids, key=_order),
+            max=max(ids, key=_order),
+            count=len(ids) * 4,
+            consumername=self.consumer,
         )
         deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
         exhausted = [(i, f) for i, f in entries if deliveries.get(i, 0) > self.config.max_deliveries]
