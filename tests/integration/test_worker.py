@@ -73,7 +73,9 @@ async def test_two_workers_share_the_stream_without_doubling_work(settings: Sett
     # Both workers updated one episode concurrently; every breach is counted exactly once.
     [episode] = [e for e in await all_episodes(services.store) if e.condition_key == BREACH_KEY]
     assert episode.count == len(breaching)
-    assert episode.first_entry_id == ids[0]
+    # Whichever worker opened it, the episode starts at the first breaching reading.
+    assert episode.first_entry_id in {ids[i] for i in breaching}
+    assert episode.opened_at == min(r.timestamp for r in results if r.final_status.value == "anomaly")
     info = await group_info(services.redis, services.keys.stream)
     assert info["pending"] == 0 and info["consumers"] == 0  # both left the group cleanly
 
@@ -320,3 +322,19 @@ async def test_exhausted_entries_are_found_among_many_pending_entries_of_others(
     assert [r["entry_id"] for _, r in await redis_client.xrange(f"{stream_key}:dead")] == [first, last]
     pending = await redis_client.xpending_range(stream_key, CONSUMER_GROUP, "-", "+", 1000)
     assert len(pending) == 100 and {p["consumer"] for p in pending} == {"busy"}
+
+
+async def test_an_episode_opened_by_a_later_batch_starts_at_its_earliest_reading(
+    services: Services, redis_client: Redis, stream_key: str
+) -> None:
+    """Two consumers finish out of order: the batch of later entries opens the episode first."""
+    ids = await land(services.lander, payloads(6, breach=lambda _: True))
+    entries = await redis_client.xrange(stream_key)
+    later, earlier = entries[3:], entries[:3]
+    await services.pipeline.analyze_entries(later)
+    await services.pipeline.analyze_entries(earlier)
+    [episode] = await all_episodes(services.store)
+    results = {r.id: r for r in await all_results(services.store)}
+    assert episode.count == 6 and episode.first_entry_id == ids[3]
+    assert episode.opened_at == results[ids[0]].timestamp
+    assert episode.last_seen == results[ids[5]].timestamp
