@@ -103,6 +103,9 @@ def fold_anomalous(
         return False
     episode.count += 1
     episode.recent_entry_ids = [*episode.recent_entry_ids, reading.entry_id][-RECENT_ENTRY_IDS:]
+    if reading.timestamp < episode.opened_at:
+        # Analysed after a later reading opened the episode (another consumer's batch finished first).
+        episode.opened_at = reading.timestamp
     if reading.timestamp >= episode.last_seen:
         episode.last_seen = reading.timestamp
         episode.last_value = condition.value
