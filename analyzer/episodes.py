@@ -193,8 +193,8 @@ class EpisodeTracker:
         self, key: str, indexed_id: str | None, relevant: list[tuple[int, Assessment]]
     ) -> str | None:
         for _attempt in range(MAX_CONFLICT_RETRIES):
-            current, claimed_id = await self._current(key, indexed_id)
             try:
+                current, claimed_id = await self._current(key, indexed_id)
                 return await self._fold_and_write(key, current, relevant, claimed_id)
             except (ConflictError, AlreadyExistsError, NotFoundError) as error:
                 # Changed, opened or resolved by someone else since we read it: read it again.

@@ -8,7 +8,11 @@ key                            type    holds
                                        trimmed to 24 h by entry time (XADD MINID); no TTL
 ``{stream}:latest``            hash    sensor -> JSON ``{"value", "timestamp", "entry_id"}``
 ``{stream}:dead``              stream  dead letters: ``entry_id``, ``reason``, original fields
+``{stream}:dead:ids``          zset    dead-lettered entry ids (the sweep skips them)
 ``{stream}:episodes:open``     hash    condition key -> id of its open anomaly episode
+``{stream}:episodes:counted:*``  zset  entry ids each episode counted, trimmed to the window
+``{stream}:episode-events``    stream  episodes opened or escalated, for tier 3
+``{stream}:sweep:lock``        string  one sweep at a time
 ``{stream}:stats:*``           ...     tier 2 rolling-window statistics
 ``{stream}:model:*``           ...     tier 2 IsolationForest model and its metadata
 =============================  ======  ====================================================

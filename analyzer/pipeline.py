@@ -90,8 +90,16 @@ class Pipeline:
         return outcome
 
     async def analyze_document(self, entry_id: str, document: dict[str, Any]) -> AnalysisResult:
-        """One payload object (the HTTP route); raises :class:`PayloadError` when it is malformed."""
+        """One payload object (the HTTP route); raises :class:`PayloadError` when it is malformed.
+
+        An entry that already has a result gets that result back: tier 2 keeps state, so scoring an
+        old reading again after newer ones could change a stored verdict (the trigger may deliver an
+        entry the sweep already analysed).
+        """
         reading = to_reading(document, entry_id, self.index)
+        stored = await self.store.get_result(entry_id)
+        if stored is not None:
+            return stored
         [result] = await self.analyze([reading])
         return result
 

@@ -100,7 +100,7 @@ INDEXING_POLICY: Final[dict[str, Any]] = {
 #: Concurrent upserts per ``put_results`` call.
 PUT_CONCURRENCY: Final = 16
 #: A page query re-runs at most this often after completing interrupted moves it met.
-_SETTLE_ROUNDS = 3
+_SETTLE_ROUNDS = 8
 
 
 def _strip(doc: dict[str, Any]) -> dict[str, Any]:
@@ -408,7 +408,10 @@ class CosmosStore:
                     await self._delete_if_unchanged(operation, stale)
             return current
         if depth >= _SETTLE_ROUNDS:
-            raise StoreError(f"{operation} on {self.open_episodes.id}: episode {docs[0]['id']!r} keeps moving")
+            # Other replicas keep moving it: a conflict like any other, the caller re-reads later.
+            raise ConflictError(f"{operation} on {self.open_episodes.id}: episode {docs[0]['id']!r} keeps moving")
+        if depth:
+            await asyncio.sleep(0.005 * depth)  # let the replica that is moving it finish
         await self._complete_move(max(docs, key=lambda d: d.get("_ts", 0)))
         return await self._settle(operation, await self._episode_docs(operation, docs[0]["id"]), depth + 1)
 

@@ -8,7 +8,8 @@ Semantics every implementation keeps:
 * ``put_results`` is an idempotent upsert keyed by ``AnalysisResult.id`` (the stream entry id).
 * Episodes carry an opaque ``etag``; ``replace_episode`` succeeds only if the stored etag still
   matches (optimistic concurrency) and raises :class:`ConflictError` otherwise. A change of
-  ``severity_level`` moves the episode between partitions; readers never see it twice.
+  ``severity_level`` moves the episode between partitions; readers never see it twice. Under heavy
+  concurrent moves a read may also raise :class:`ConflictError`: read again.
 * ``resolve_episode`` moves an episode from ``unresolved_anomalies`` to ``resolved_anomalies``.
   Calling it again after a crash completes the move; calling it on an already resolved episode
   returns the resolved record (idempotent).

@@ -142,3 +142,11 @@ def test_sweep_analyses_landed_entries_without_results(client: TestClient) -> No
     outcome = client.post("/api/v1/sweep", params={"grace_s": 0}).json()
     assert outcome == {"scanned": 3, "analysed": 2, "already_done": 1, "dead_lettered": 0}
     assert client.post("/api/v1/sweep", params={"grace_s": 0}).json()["analysed"] == 0
+
+
+def test_a_late_duplicate_gets_the_stored_result_not_a_new_verdict(client: TestClient) -> None:
+    body = {"entry_id": "1763892000500-0", "payload": normal_payload(INDEX)}
+    first = client.post("/api/v1/analyze", json=body).json()
+    changed = {**body, "payload": normal_payload(INDEX, **{HIGH_SENSOR: 1e9})}
+    again = client.post("/api/v1/analyze", json=changed).json()
+    assert again == first and again["final_status"] == "normal"

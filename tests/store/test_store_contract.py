@@ -53,10 +53,10 @@ def crash_at(point: str) -> _faults.FaultHook:
 async def bump(store: Store, episode_id: str, **changes: Any) -> Versioned[Episode]:
     """What the pipeline does: read, change, replace with the etag; re-read on conflict."""
     for _ in range(200):
-        current = await store.get_episode(episode_id)
-        assert current is not None
-        updated = current.item.model_copy(update={"count": current.item.count + 1, **changes})
         try:
+            current = await store.get_episode(episode_id)
+            assert current is not None
+            updated = current.item.model_copy(update={"count": current.item.count + 1, **changes})
             return await store.replace_episode(updated, current.etag)
         except ConflictError:
             await asyncio.sleep(0)
