@@ -356,25 +356,36 @@ class CosmosStore:
             )
         except AlreadyExistsError:
             # Done by another reader's roll-forward, or a stale marker left in the target partition.
-            existing = await _retry.call(
-                "move_episode",
-                container.id,
-                lambda: container.read_item(target["id"], partition_key=target["severity_level"]),
-            )
-            if _is_marked(existing) and existing.get(_MOVING) != marker["severity_level"]:
-                created = await _retry.call(
-                    "move_episode",
-                    container.id,
-                    lambda: container.replace_item(
-                        target["id"], target, etag=existing["_etag"], match_condition=MatchConditions.IfNotModified
-                    ),
-                    idempotent=False,
-                )
-            else:
-                created = existing
+            try:
+                created = await self._adopt_target(container, target, marker)
+            except NotFoundError as error:
+                # The copy in the target partition went away meanwhile: another replica moved it on.
+                raise ConflictError(
+                    f"move_episode on {container.id}: episode {target['id']!r} moved concurrently"
+                ) from error
         self._fault(_faults.MOVE_CREATED)
         await self._delete_if_unchanged("move_episode", marker)
         return created
+
+    async def _adopt_target(
+        self, container: ContainerProxy, target: dict[str, Any], marker: dict[str, Any]
+    ) -> dict[str, Any]:
+        existing: dict[str, Any] = await _retry.call(
+            "move_episode",
+            container.id,
+            lambda: container.read_item(target["id"], partition_key=target["severity_level"]),
+        )
+        if not (_is_marked(existing) and existing.get(_MOVING) != marker["severity_level"]):
+            return existing
+        replaced: dict[str, Any] = await _retry.call(
+            "move_episode",
+            container.id,
+            lambda: container.replace_item(
+                target["id"], target, etag=existing["_etag"], match_condition=MatchConditions.IfNotModified
+            ),
+            idempotent=False,
+        )
+        return replaced
 
     async def _delete_if_unchanged(self, operation: str, doc: dict[str, Any]) -> None:
         container = self.open_episodes
