@@ -53,11 +53,13 @@ run: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy analyzer schemas bench
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy analyzer schemas bench
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.analyzer

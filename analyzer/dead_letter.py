@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 from redis.asyncio import Redis
 
@@ -22,7 +23,8 @@ async def dead_letter(redis: Redis, keys: RedisKeys, entries: Sequence[tuple[str
     async with redis.pipeline(transaction=False) as pipe:
         for entry_id, reason, fields in entries:
             record = {**{f"field:{k}": v for k, v in fields.items()}, "entry_id": entry_id, "reason": reason}
-            pipe.xadd(keys.dead_letter, record, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+            # redis-py types the fields as an invariant dict of its widest value union.
+            pipe.xadd(keys.dead_letter, cast(dict[Any, Any], record), maxlen=DEAD_LETTER_MAXLEN, approximate=True)
             pipe.zadd(f"{keys.dead_letter}:ids", {entry_id: now_ms})
         await pipe.execute()
 

@@ -169,7 +169,7 @@ class EpisodeTracker:
     async def apply(self, assessments: Sequence[Assessment]) -> list[list[str]]:
         """Fold the batch into episodes; returns, per assessment, the ids of the episodes it touched."""
         touched: list[list[str]] = [[] for _ in assessments]
-        open_index: dict[str, str] = await self.redis.hgetall(self.keys.open_episodes)
+        open_index: dict[str, str] = await self.redis.hgetall(self.keys.open_episodes)  # type: ignore[assignment]
         keys = {c.key for a in assessments for c in a.conditions} | set(open_index)
         for key in sorted(keys):
             # Normal readings matter once an episode exists: one opened earlier, or earlier in this batch.
@@ -199,7 +199,7 @@ class EpisodeTracker:
             except (ConflictError, AlreadyExistsError, NotFoundError) as error:
                 # Changed, opened or resolved by someone else since we read it: read it again.
                 log.info("episode for %s changed concurrently (%s); re-reading", key, error)
-                indexed_id = await self.redis.hget(self.keys.open_episodes, key)
+                indexed_id = await self.redis.hget(self.keys.open_episodes, key)  # type: ignore[assignment]
         raise ConflictError(f"episode for condition {key} kept changing; gave up after {MAX_CONFLICT_RETRIES} tries")
 
     async def _current(self, key: str, indexed_id: str | None) -> tuple[Versioned[Episode] | None, str | None]:
@@ -259,7 +259,7 @@ class EpisodeTracker:
         """Become the replica that opens the episode for ``key``, or fail so the caller re-reads."""
         if await self.redis.hsetnx(self.keys.open_episodes, key, episode_id):
             return
-        owner = await self.redis.hget(self.keys.open_episodes, key)
+        owner: str | None = await self.redis.hget(self.keys.open_episodes, key)  # type: ignore[assignment]
         if owner != episode_id:
             raise AlreadyExistsError(f"another replica opened the episode for {key} ({owner})")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -45,7 +46,9 @@ async def sweep(
         newest = f"{int((time.time() - grace_s) * 1000)}-0"
         start = "-"
         while True:
-            entries = await redis.xrange(keys.stream, min=start, max=newest, count=chunk)
+            # The client decodes responses: ids and fields are str (redis-py types them loosely).
+            reply = await redis.xrange(keys.stream, min=start, max=newest, count=chunk)
+            entries = cast(list[tuple[str, dict[str, str]]], reply)
             if not entries:
                 break
             ids = [entry_id for entry_id, _ in entries]

@@ -21,6 +21,7 @@ import socket
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -98,6 +99,7 @@ class StreamWorker:
 
     async def read_once(self) -> int:
         """Read and process one batch of new entries; returns how many were read."""
+        # The client decodes responses: ids and fields are str (redis-py types them loosely).
         response = await self.redis.xreadgroup(
             self.config.group,
             self.consumer,
@@ -105,7 +107,8 @@ class StreamWorker:
             count=self.config.batch_size,
             block=self.config.block_ms or None,
         )
-        entries: list[Entry] = [(i, f) for _, batch in response or [] for i, f in batch if f is not None]
+        batches = cast(list[tuple[str, list[tuple[str, dict[str, str] | None]]]], response)
+        entries: list[Entry] = [(i, f) for _, batch in batches or [] for i, f in batch if f is not None]
         await self.process(entries)
         return len(entries)
 
@@ -147,7 +150,7 @@ class StreamWorker:
             count=len(ids) * 4,
             consumername=self.consumer,
         )
-        deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
+        deliveries = {str(p["message_id"]): int(p["times_delivered"]) for p in pending}
         exhausted = [(i, f) for i, f in entries if deliveries.get(i, 0) > self.config.max_deliveries]
         if exhausted:
             reason = f"analysis failed {self.config.max_deliveries} times; giving up"

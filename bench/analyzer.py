@@ -42,7 +42,7 @@ async def _pipeline(tier: StatisticalTier, heuristic: HeuristicTier, index: Sens
     await tier.learn(batch, [decide(r, x, index, s) for r, x, s in zip(batch, h, scored, strict=True)])
 
 
-async def main(n_eval: int = 6400) -> dict[str, float]:
+async def main(n_eval: int = 6400) -> dict[str, object]:
     catalog = load_catalog()
     index = SensorIndex.from_catalog(catalog)
     plant = simulate_plant(catalog, datetime(2025, 1, 1, tzinfo=UTC), DAY + 2 * n_eval, seed=3)

@@ -81,6 +81,9 @@ class StatisticalBlock(TierBlock):
     results: dict[str, StatisticalSensorResult]
 
 
+MLStatus = Literal["Normal", "Anomaly", "no_model", "refused_model"]
+
+
 class MLResult(_Frozen):
     #: Per-sensor contribution to the anomaly score (larger = drives it more).
     values: dict[str, float]
@@ -88,7 +91,7 @@ class MLResult(_Frozen):
     score: float = Field(ge=0, le=1)
     raw_score: float
     threshold: float = Field(ge=0, le=1)
-    status: Literal["Normal", "Anomaly", "no_model", "refused_model"]
+    status: MLStatus
     model_version: str | None = None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.asyncio as aioredis
 
@@ -77,7 +77,8 @@ class RedisModelStore:
         return raw.decode() if isinstance(raw, bytes) else raw
 
     async def load(self) -> StoredModel | None:
-        fields = await self.redis.hgetall(self.key)
+        # This client does not decode: keys and values are bytes (redis-py types them loosely).
+        fields = cast(dict[bytes, bytes], await self.redis.hgetall(self.key))
         if not fields:
             return None
         text = {k.decode(): v for k, v in fields.items() if k != b"model"}

@@ -7,11 +7,11 @@ from datetime import datetime
 
 import numpy as np
 
-from schemas.results import MLBlock, MLResult, StatisticalBlock, StatisticalSensorResult
+from schemas.results import MLBlock, MLResult, MLStatus, StatisticalBlock, StatisticalSensorResult, StatisticalStatus
 
 #: Per-sensor status codes (``StatisticalOutcome.status``).
 ABSENT, NORMAL, ANOMALY, INSUFFICIENT, STUCK, NOT_UPDATED = 0, 1, 2, 3, 4, 5
-STATUS_NAMES = {
+STATUS_NAMES: dict[int, StatisticalStatus] = {
     NORMAL: "Normal",
     ANOMALY: "Anomaly",
     INSUFFICIENT: "insufficient_history",
@@ -51,7 +51,7 @@ class StatisticalOutcome:
     z_threshold: float
     z_persistence: int
     robust: bool
-    ml_status: str
+    ml_status: MLStatus
     #: Consecutive readings the forest flagged, up to and including this one; the decision acts on
     #: the forest when ``ml_confirmed`` (``ml_streak >= if_persistence``).
     ml_streak: int

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 import redis.asyncio as aioredis
@@ -281,7 +281,8 @@ class RedisWindowStore:
     async def snapshot(self) -> Snapshot:
         names = [n.decode() if isinstance(n, bytes) else n for n in await self.redis.hkeys(self.key)]
         fields = ["cursor", "learned", "newest", "last", *[n for n in names if n.startswith("b:")]]
-        values = await self.redis.hmget(self.key, fields)
+        # This client does not decode: every value is bytes (redis-py types them loosely).
+        values = cast(list[bytes | None], await self.redis.hmget(self.key, fields))
         cursor, learned, newest, last, *stats = values
         return Snapshot(
             cursor=_parse_id(cursor) if cursor else None,
@@ -296,7 +297,7 @@ class RedisWindowStore:
         wanted = [n for n in names if n.startswith("r:") and oldest <= int(n[2:]) <= newest]
         if not wanted:
             return {}
-        values = await self.redis.hmget(self.key, wanted)
+        values = cast(list[bytes], await self.redis.hmget(self.key, wanted))
         return {
             int(name[2:]): np.frombuffer(raw, dtype="<f4").reshape(-1, self.n_sensors)
             for name, raw in zip(wanted, values, strict=True)

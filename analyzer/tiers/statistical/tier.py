@@ -93,6 +93,7 @@ from analyzer.tiers.statistical.window import (
     std_of,
     stream_id_key,
 )
+from schemas.results import MLStatus
 
 if TYPE_CHECKING:
     from analyzer.decision import Assessment
@@ -338,13 +339,13 @@ class StatisticalTier:
 
     def _score_forest(
         self, values: np.ndarray
-    ) -> tuple[list[str], np.ndarray, np.ndarray, list[tuple[tuple[str, float], ...]], str | None]:
+    ) -> tuple[list[MLStatus], np.ndarray, np.ndarray, list[tuple[tuple[str, float], ...]], str | None]:
         n_rows = len(values)
         model, slots = self._model, self._model_slots
         if model is None or slots is None:
-            status = "refused_model" if self._refused_version else "no_model"
+            missing: MLStatus = "refused_model" if self._refused_version else "no_model"
             nan = np.full(n_rows, np.nan)
-            return [status] * n_rows, nan, nan, [()] * n_rows, self._refused_version
+            return [missing] * n_rows, nan, nan, [()] * n_rows, self._refused_version
         x = model.impute(values[:, slots])
         raw = model.forest.raw_scores(x)
         calibrated = model.calibrate(raw)
@@ -357,7 +358,7 @@ class StatisticalTier:
             for row, drops in zip(rows, contributions, strict=True):
                 order = np.argsort(-drops)[:top]
                 explained[row] = tuple((model.features[j], round(float(drops[j]), 6)) for j in order if drops[j] > 0)
-        status = ["Anomaly" if f else "Normal" for f in flagged]
+        status: list[MLStatus] = ["Anomaly" if f else "Normal" for f in flagged]
         return status, raw, calibrated, explained, model.version
 
     # ------------------------------------------------------------------ learning
