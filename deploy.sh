@@ -28,9 +28,8 @@ TF_STATE_RESOURCE_GROUP, TF_STATE_STORAGE_ACCOUNT and TF_STATE_CONTAINER (defaul
 USAGE
 }
 
-log() { printf '\n==> %s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-die_usage() { printf 'error: %s\n\n' "$*" >&2; usage >&2; exit 2; }
+# shellcheck source=infrastructure/scripts/common.sh
+source "${INFRA_DIR}/scripts/common.sh"
 
 ENVIRONMENT=""
 PLAN_ONLY=false
@@ -52,25 +51,12 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-case "${ENVIRONMENT}" in
-  dev | staging | prod) ;;
-  "") die_usage "-e ENV is required" ;;
-  *) die_usage "environment must be dev, staging or prod, not '${ENVIRONMENT}'" ;;
-esac
-WORKSPACE="${WORKSPACE:-${ENVIRONMENT}}"
-[[ "${WORKSPACE}" =~ ^[A-Za-z0-9_-]{1,64}$ ]] || die_usage "workspace must be letters, digits, _ or - (got '${WORKSPACE}')"
-ENV_VAR_FILE="${INFRA_DIR}/environments/${ENVIRONMENT}.tfvars"
-if [[ -n "${VAR_FILE}" ]]; then
-  [[ -f "${VAR_FILE}" ]] || die_usage "tfvars file not found: ${VAR_FILE}"
-  VAR_FILE="$(cd "$(dirname "${VAR_FILE}")" && pwd)/$(basename "${VAR_FILE}")"
-fi
-
-tf() { "${TERRAFORM}" -chdir="${INFRA_DIR}" "$@"; }
+check_target_arguments
 
 # --- Prerequisites -------------------------------------------------------------------------------------
 check_prerequisites() {
   log "Checking prerequisites"
-  command -v "${TERRAFORM}" >/dev/null 2>&1 || die "terraform not found (scripts/install-terraform.sh installs it)"
+  command -v "${TERRAFORM}" >/dev/null 2>&1 || die "terraform not found (install it from HashiCorp; no package registry offers it)"
   command -v "${AZ}" >/dev/null 2>&1 || die "Azure CLI (az) not found"
   [[ -f "${ENV_VAR_FILE}" ]] || die "missing ${ENV_VAR_FILE}"
   local current expected=""
@@ -94,21 +80,7 @@ check_prerequisites() {
 
 # --- Terraform -------------------------------------------------------------------------------------------
 terraform_init() {
-  log "Initialising remote state for ${ENVIRONMENT}"
-  local backend=(-backend-config="key=${ENVIRONMENT}.tfstate" -backend-config="use_azuread_auth=true")
-  local backend_file="${INFRA_DIR}/environments/${ENVIRONMENT}.backend.hcl"
-  if [[ -f "${backend_file}" ]]; then
-    backend=(-backend-config="${backend_file}" "${backend[@]}")
-  else
-    [[ -n "${TF_STATE_RESOURCE_GROUP:-}" && -n "${TF_STATE_STORAGE_ACCOUNT:-}" ]] ||
-      die "no ${backend_file}: set TF_STATE_RESOURCE_GROUP and TF_STATE_STORAGE_ACCOUNT (see environments/backend.hcl.example)"
-    backend+=(
-      -backend-config="resource_group_name=${TF_STATE_RESOURCE_GROUP}"
-      -backend-config="storage_account_name=${TF_STATE_STORAGE_ACCOUNT}"
-      -backend-config="container_name=${TF_STATE_CONTAINER:-tfstate}"
-    )
-  fi
-  tf init -input=false -reconfigure "${backend[@]}"
+  init_remote_state
   log "Selecting workspace ${WORKSPACE}"
   tf workspace select -or-create=true "${WORKSPACE}"
 }

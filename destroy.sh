@@ -24,9 +24,8 @@ Every run shows the plan and asks for confirmation; prod needs "prod" typed, wha
 USAGE
 }
 
-log() { printf '\n==> %s\n' "$*"; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
-die_usage() { printf 'error: %s\n\n' "$*" >&2; usage >&2; exit 2; }
+# shellcheck source=infrastructure/scripts/common.sh
+source "${INFRA_DIR}/scripts/common.sh"
 
 ENVIRONMENT=""
 PLAN_ONLY=false
@@ -48,41 +47,14 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 
-case "${ENVIRONMENT}" in
-  dev | staging | prod) ;;
-  "") die_usage "-e ENV is required" ;;
-  *) die_usage "environment must be dev, staging or prod, not '${ENVIRONMENT}'" ;;
-esac
-WORKSPACE="${WORKSPACE:-${ENVIRONMENT}}"
-[[ "${WORKSPACE}" =~ ^[A-Za-z0-9_-]{1,64}$ ]] || die_usage "workspace must be letters, digits, _ or - (got '${WORKSPACE}')"
-ENV_VAR_FILE="${INFRA_DIR}/environments/${ENVIRONMENT}.tfvars"
-if [[ -n "${VAR_FILE}" ]]; then
-  [[ -f "${VAR_FILE}" ]] || die_usage "tfvars file not found: ${VAR_FILE}"
-  VAR_FILE="$(cd "$(dirname "${VAR_FILE}")" && pwd)/$(basename "${VAR_FILE}")"
-fi
-
-tf() { "${TERRAFORM}" -chdir="${INFRA_DIR}" "$@"; }
+check_target_arguments
 
 log "Checking prerequisites"
 command -v "${TERRAFORM}" >/dev/null 2>&1 || die "terraform not found"
 command -v "${AZ}" >/dev/null 2>&1 || die "Azure CLI (az) not found"
 "${AZ}" account show --query id -o tsv >/dev/null 2>&1 || die "not logged in to Azure: run 'az login'"
 
-log "Initialising remote state for ${ENVIRONMENT}"
-BACKEND=(-backend-config="key=${ENVIRONMENT}.tfstate" -backend-config="use_azuread_auth=true")
-BACKEND_FILE="${INFRA_DIR}/environments/${ENVIRONMENT}.backend.hcl"
-if [[ -f "${BACKEND_FILE}" ]]; then
-  BACKEND=(-backend-config="${BACKEND_FILE}" "${BACKEND[@]}")
-else
-  [[ -n "${TF_STATE_RESOURCE_GROUP:-}" && -n "${TF_STATE_STORAGE_ACCOUNT:-}" ]] ||
-    die "no ${BACKEND_FILE}: set TF_STATE_RESOURCE_GROUP and TF_STATE_STORAGE_ACCOUNT"
-  BACKEND+=(
-    -backend-config="resource_group_name=${TF_STATE_RESOURCE_GROUP}"
-    -backend-config="storage_account_name=${TF_STATE_STORAGE_ACCOUNT}"
-    -backend-config="container_name=${TF_STATE_CONTAINER:-tfstate}"
-  )
-fi
-tf init -input=false -reconfigure "${BACKEND[@]}"
+init_remote_state
 # Never create a workspace just to destroy it.
 tf workspace select "${WORKSPACE}" || die "workspace '${WORKSPACE}' does not exist"
 
