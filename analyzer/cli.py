@@ -166,6 +166,12 @@ async def _open_lander(settings: Settings) -> Any:
     return Lander(connect_redis(settings), RedisKeys(settings.stream_key), index, settings)
 
 
+async def _close_lander(lander: Any) -> None:
+    from analyzer.services import close_redis
+
+    await close_redis(lander.redis)
+
+
 def _documents_from(source: Path | None) -> Iterator[tuple[str, Any]]:
     """(where, document) pairs: a JSON file holding an object or an array, or NDJSON on stdin / in a file."""
     import orjson
@@ -233,7 +239,7 @@ def ingest(
                     chunk = []
             landed += len(await lander.land(chunk))
         finally:
-            await lander.redis.aclose()
+            await _close_lander(lander)
         typer.echo(f"landed {landed} payloads on {settings.stream_key}; rejected {rejected}")
         return 1 if rejected else 0
 
@@ -295,7 +301,7 @@ async def _simulate_into_redis(
             stop=stop,
         )
     finally:
-        await lander.redis.aclose()
+        await _close_lander(lander)
     typer.echo(f"landed {landed} simulated payloads on {settings.stream_key}; labels in {labels_path}")
 
 
@@ -421,7 +427,7 @@ async def _replay(
                 landed += len(await lander.land(readings))
                 progress.update(task, completed=min(first + chunk_size, len(documents)))
     finally:
-        await lander.redis.aclose()
+        await _close_lander(lander)
     typer.echo(f"replayed {landed} payloads onto {settings.stream_key}; rejected {rejected}")
 
 

@@ -7,6 +7,7 @@ point it at their own Redis and store by passing other settings. Nothing is buil
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -15,15 +16,35 @@ from analyzer.episodes import EpisodeTracker
 from analyzer.keys import RedisKeys
 from analyzer.landing import Lander
 from analyzer.pipeline import Pipeline
+from analyzer.redis_auth import AsyncTokenSource
 from analyzer.sensors import SensorIndex
 from analyzer.settings import Settings
 from analyzer.store.factory import open_store
 from analyzer.store.protocol import Store
 
 
-def connect_redis(settings: Settings) -> Redis:
-    """A Redis client that returns ``str``; every value the analyzer keeps in Redis is text."""
-    return Redis.from_url(settings.redis_url, decode_responses=True, health_check_interval=30)
+def connect_redis(settings: Settings, *, token_source: AsyncTokenSource | None = None) -> Redis:
+    """A Redis client that returns ``str`` (tier 2 derives its binary pool from it).
+
+    With ``REDIS_ENTRA_AUTH`` it authenticates with the identity's Entra ID token
+    (:mod:`analyzer.redis_auth`); the caller closes the credential with :func:`close_redis`.
+    """
+    options: dict[str, Any] = {"decode_responses": True, "health_check_interval": 30}
+    if settings.redis_entra_auth:
+        from azure.identity.aio import DefaultAzureCredential
+
+        from analyzer.redis_auth import EntraIdCredentialProvider
+
+        options["credential_provider"] = EntraIdCredentialProvider(token_source or DefaultAzureCredential())
+    return Redis.from_url(settings.redis_url, **options)
+
+
+async def close_redis(redis: Redis) -> None:
+    """Close the client and, with Entra ID authentication, its credential."""
+    provider = redis.connection_pool.connection_kwargs.get("credential_provider")
+    await redis.aclose()
+    if provider is not None and hasattr(provider, "close"):
+        await provider.close()
 
 
 @dataclass
@@ -41,7 +62,7 @@ class Services:
         if self.pipeline.statistical is not None:
             await self.pipeline.statistical.close()
         await self.store.close()
-        await self.redis.aclose()
+        await close_redis(self.redis)
 
 
 async def open_services(settings: Settings, *, statistical: bool | None = None) -> Services:

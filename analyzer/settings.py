@@ -68,6 +68,8 @@ class Settings(BaseSettings):
 
     # Redis: the 24 h window, the stream and the shared tier 2 state.
     redis_connection_string: SecretStr | None = None
+    #: Authenticate to Redis with the identity's Entra ID token instead of a password (Azure).
+    redis_entra_auth: bool = False
     stream_key: str = Field("sensors:readings", min_length=1)
     window_s: int = Field(24 * 3600, gt=0, description="rolling window kept on the stream, seconds")
 
@@ -118,6 +120,11 @@ class Settings(BaseSettings):
     def _production_needs_a_key(self) -> Self:
         if self.environment in {"staging", "prod"} and self.analyzer_api_key is None:
             raise ValueError("ANALYZER_API_KEY must be set outside development (it guards the analyze route)")
+        if self.redis_entra_auth:
+            if self.redis_connection_string is None:
+                raise ValueError("REDIS_ENTRA_AUTH needs the host in REDIS_CONNECTION_STRING ('host:10000,ssl=True')")
+            if "@" in redis_url_from_connection_string(self.redis_connection_string.get_secret_value()):
+                raise ValueError("REDIS_ENTRA_AUTH and a password in REDIS_CONNECTION_STRING exclude each other")
         if self.store_backend == "cosmos" and not self.cosmos_db_endpoint:
             raise ValueError("STORE_BACKEND=cosmos needs COSMOS_DB_ENDPOINT")
         return self
