@@ -109,7 +109,8 @@ resource "azurerm_linux_web_app" "dashboard" {
 
   app_settings = {
     "ENVIRONMENT"                            = var.environment
-    "REDIS_CONNECTION_STRING"                = var.redis_access_keys_enabled ? "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.redis_connection_string[0].versionless_id})" : ""
+    "REDIS_CONNECTION_STRING"                = local.redis_entra_connection_string
+    "REDIS_ENTRA_AUTH"                       = "true"
     "STREAM_KEY"                             = var.stream_key
     "STORE_BACKEND"                          = "cosmos"
     "COSMOS_DB_ENDPOINT"                     = azurerm_cosmosdb_account.main.endpoint

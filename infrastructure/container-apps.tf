@@ -79,12 +79,6 @@ resource "azurerm_container_app" "analyzer" {
   }
 
   secret {
-    name                = "redis-connection-string"
-    key_vault_secret_id = azurerm_key_vault_secret.redis_connection_string[0].versionless_id
-    identity            = azurerm_user_assigned_identity.analyzer.id
-  }
-
-  secret {
     name  = "application-insights-connection-string"
     value = azurerm_application_insights.main.connection_string
   }
@@ -116,9 +110,14 @@ resource "azurerm_container_app" "analyzer" {
         name  = "ENVIRONMENT"
         value = var.environment
       }
+      # No password: the analyzer authenticates with its managed identity's Entra ID token.
       env {
-        name        = "REDIS_CONNECTION_STRING"
-        secret_name = "redis-connection-string"
+        name  = "REDIS_CONNECTION_STRING"
+        value = local.redis_entra_connection_string
+      }
+      env {
+        name  = "REDIS_ENTRA_AUTH"
+        value = "true"
       }
       env {
         name  = "STREAM_KEY"
@@ -199,13 +198,6 @@ resource "azurerm_container_app" "analyzer" {
     http_scale_rule {
       name                = "http-concurrency"
       concurrent_requests = tostring(var.analyzer_concurrent_requests)
-    }
-  }
-
-  lifecycle {
-    precondition {
-      condition     = var.redis_access_keys_enabled
-      error_message = "The analyzer connects to Redis with REDIS_CONNECTION_STRING (a password kept in Key Vault): keep redis_access_keys_enabled = true until it authenticates with Entra ID."
     }
   }
 

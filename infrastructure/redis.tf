@@ -106,4 +106,6 @@ locals {
     local.use_managed_redis ? azurerm_managed_redis.main[0].default_database[0].primary_access_key : azurerm_redis_cache.main[0].primary_access_key
   ) : ""
   redis_connection_string = "${local.redis_host}:${local.redis_port},password=${local.redis_primary_key},ssl=True,abortConnect=False"
+  # What the analyzer and the dashboard use: TLS, no password (REDIS_ENTRA_AUTH=true supplies a token).
+  redis_entra_connection_string = "${local.redis_host}:${local.redis_port},ssl=True,abortConnect=False"
 }

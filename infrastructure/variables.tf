@@ -181,9 +181,9 @@ variable "redis_cache_premium_capacity" {
 }
 
 variable "redis_access_keys_enabled" {
-  description = "Keep access-key authentication on the Redis database. The analyzer and the dashboard API connect with REDIS_CONNECTION_STRING (a password, kept in Key Vault); the function uses its managed identity. Set false once every client authenticates with Entra ID."
+  description = "Keep access-key authentication on the Redis database (the key then goes to Key Vault). Every client authenticates with its managed identity's Entra ID token (the analyzer and dashboard with REDIS_ENTRA_AUTH, the function with __redisHostName), so keys stay off unless a tool needs one."
   type        = bool
-  default     = true
+  default     = false
 }
 
 variable "stream_key" {

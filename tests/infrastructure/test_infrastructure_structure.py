@@ -266,7 +266,14 @@ def test_analyzer_container_app(stack: Stack) -> None:
     assert env["COSMOS_DB_CREATE_IF_MISSING"]["value"] == "false"
     assert env["OPENAI_API_VERSION"]["value"] == Settings.model_fields["openai_api_version"].default
     assert env["ANALYZER_API_KEY"]["secret_name"] == "analyzer-api-key"
-    assert env["REDIS_CONNECTION_STRING"]["secret_name"] == "redis-connection-string"
+    # Entra ID, no password: the host and TLS only, and the analyzer asks for a token.
+    assert env["REDIS_CONNECTION_STRING"]["value"] == "${local.redis_entra_connection_string}"
+    assert env["REDIS_ENTRA_AUTH"]["value"] == "true"
+    assert (
+        stack.locals["redis_entra_connection_string"]
+        == "${local.redis_host}:${local.redis_port},ssl=True,abortConnect=False"
+    )
+    assert stack.variables["redis_access_keys_enabled"]["default"] is False
     secrets = {item["name"]: item for item in app["secret"]}
     assert secrets["analyzer-api-key"]["key_vault_secret_id"].startswith("${azurerm_key_vault_secret.")
 
