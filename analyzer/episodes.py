@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from analyzer.decision import Assessment, Condition
-from analyzer.keys import RedisKeys
+from analyzer.keys import RedisKeys, entry_order
 from analyzer.store.protocol import AlreadyExistsError, ConflictError, NotFoundError, Store, Versioned
 from schemas.anomalies import Episode
 
@@ -81,14 +81,9 @@ def _open_episode(condition: Condition, assessment: Assessment, episode_id: str 
     )
 
 
-def _entry_order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def _entry_ms(entry_id: str) -> int:
     try:
-        return _entry_order(entry_id)[0]
+        return entry_order(entry_id)[0]
     except ValueError:  # not a stream id (a test or a hand-made call): treat it as new
         return int(time.time() * 1000)
 
@@ -112,7 +107,7 @@ def fold_anomalous(
         episode.alarm_type = condition.alarm_type
         episode.severity_level = condition.severity
         episode.description = condition.description
-    if _entry_order(reading.entry_id) > _entry_order(episode.last_entry_id):
+    if entry_order(reading.entry_id) > entry_order(episode.last_entry_id):
         episode.last_entry_id = reading.entry_id
     if condition.deviation > episode.peak_deviation:
         episode.peak_deviation = condition.deviation

@@ -26,6 +26,16 @@ CONSUMER_GROUP = "analyzer"
 PAYLOAD_FIELD = "payload"
 
 
+def entry_order(entry_id: str) -> tuple[int, int]:
+    """A stream entry id (``"<ms>-<seq>"``) as a sortable pair; ids order entries by arrival.
+
+    >>> sorted(["10-1", "9-5", "10-0"], key=entry_order)
+    ['9-5', '10-0', '10-1']
+    """
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
 @dataclass(frozen=True)
 class RedisKeys:
     """The keys of one deployment, derived from its stream key."""

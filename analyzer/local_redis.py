@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import redis
 
@@ -29,13 +30,15 @@ class LocalRedis:
     kind: str
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
-def _answers(url: str, timeout_s: float = 0.5) -> bool:
+def redis_answers(url: str, timeout_s: float = 0.5) -> bool:
+    """True when a Redis at ``url`` answers PING."""
     try:
         with redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s) as client:
             return bool(client.ping())
@@ -46,10 +49,32 @@ def _answers(url: str, timeout_s: float = 0.5) -> bool:
 def _wait_until_answers(url: str, deadline_s: float = 10.0) -> None:
     until = time.monotonic() + deadline_s
     while time.monotonic() < until:
-        if _answers(url):
+        if redis_answers(url):
             return
         time.sleep(0.05)
     raise RuntimeError(f"Redis at {url} did not answer within {deadline_s:g} s")
+
+
+class StartedRedis(NamedTuple):
+    url: str
+    port: int
+    pid: int
+
+
+@contextlib.contextmanager
+def started_redis_server(binary: str) -> Iterator[StartedRedis]:
+    """A ``redis-server`` on a free loopback port that keeps nothing on disk; stopped on exit."""
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    with tempfile.TemporaryDirectory(prefix="sensor-analyzer-redis-") as workdir:
+        command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+        process = subprocess.Popen([*command, "--dir", workdir], stdout=subprocess.DEVNULL)
+        try:
+            _wait_until_answers(url)
+            yield StartedRedis(url, port, process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -58,25 +83,18 @@ def local_redis(settings: Settings) -> Iterator[LocalRedis]:
     if settings.redis_connection_string is not None:
         yield LocalRedis(settings.redis_url, "REDIS_CONNECTION_STRING")
         return
-    if _answers(LOCAL_REDIS_URL):
+    if redis_answers(LOCAL_REDIS_URL):
         yield LocalRedis(LOCAL_REDIS_URL, "redis on 127.0.0.1:6379")
         return
-    port = _free_port()
-    url = f"redis://127.0.0.1:{port}/0"
     binary = shutil.which("redis-server")
     if binary:
-        with tempfile.TemporaryDirectory(prefix="sensor-analyzer-redis-") as workdir:
-            command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
-            process = subprocess.Popen([*command, "--dir", workdir], stdout=subprocess.DEVNULL)
-            try:
-                _wait_until_answers(url)
-                yield LocalRedis(url, f"redis-server started on port {port} (pid {process.pid})")
-            finally:
-                process.terminate()
-                process.wait(timeout=10)
+        with started_redis_server(binary) as started:
+            yield LocalRedis(started.url, f"redis-server started on port {started.port} (pid {started.pid})")
         return
     from fakeredis import TcpFakeServer
 
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
     server = TcpFakeServer(("127.0.0.1", port), server_type="redis")
     thread = threading.Thread(target=server.serve_forever, name="embedded-redis", daemon=True)
     thread.start()

@@ -113,7 +113,7 @@ class Pipeline:
             statistical = await self.statistical.score(readings)
         else:
             statistical = [None] * len(readings)
-        assessments = [self._decide(r, h, s) for r, h, s in zip(readings, heuristic, statistical, strict=True)]
+        assessments = [decide(r, h, self.index, s) for r, h, s in zip(readings, heuristic, statistical, strict=True)]
         if self.statistical is not None:
             await self.statistical.learn(readings, assessments)
         episode_ids = await self.episodes.apply(assessments)
@@ -123,13 +123,6 @@ class Pipeline:
         ]
         await self.store.put_results(results)
         return results
-
-    def _decide(
-        self, reading: Reading, heuristic: HeuristicOutcome, statistical: StatisticalOutcome | None
-    ) -> Assessment:
-        if statistical is None:
-            return decide(reading, heuristic, self.index)
-        return decide(reading, heuristic, self.index, statistical)  # type: ignore[call-arg]
 
 
 def build_result(

@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from analyzer.dead_letter import dead_letter
-from analyzer.keys import CONSUMER_GROUP, RedisKeys
+from analyzer.keys import CONSUMER_GROUP, RedisKeys, entry_order
 from analyzer.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,8 @@ class StreamWorker:
         pending = await self.redis.xpending_range(
             self.keys.stream,
             self.config.group,
-            min=min(ids, key=_order),
-            max=max(ids, key=_order),
+            min=min(ids, key=entry_order),
+            max=max(ids, key=entry_order),
             count=len(ids) * 4,
             consumername=self.consumer,
         )
@@ -213,8 +213,3 @@ class StreamWorker:
 
 def _with_last_error(reason: str, last_error: str | None) -> str:
     return f"{reason} (last error: {last_error})" if last_error else reason
-
-
-def _order(entry_id: str) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition("-")
-    return int(ms), int(seq or 0)

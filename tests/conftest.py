@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,23 +18,16 @@ import redis
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
+from analyzer.local_redis import redis_answers, started_redis_server
 from analyzer.settings import Settings
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 
-def _answers(url: str) -> bool:
-    try:
-        with redis.Redis.from_url(url, socket_connect_timeout=0.5) as client:
-            return bool(client.ping())
-    except (redis.ConnectionError, redis.TimeoutError, OSError):
-        return False
-
-
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """The URL of a real Redis server for this test session."""
-    if _answers(LOCAL_REDIS):
+    if redis_answers(LOCAL_REDIS):
         yield LOCAL_REDIS
         return
     binary = shutil.which("redis-server")
@@ -46,24 +35,8 @@ def redis_url() -> Iterator[str]:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("no Redis on 127.0.0.1:6379 and no redis-server to start (CI=true)")
         pytest.skip("no Redis on 127.0.0.1:6379 and no redis-server installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    url = f"redis://127.0.0.1:{port}/0"
-    with tempfile.TemporaryDirectory() as workdir:
-        process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", workdir],
-            stdout=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while not _answers(url):
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"redis-server on port {port} did not start")
-            time.sleep(0.05)
-        yield url
-        process.terminate()
-        process.wait(timeout=10)
+    with started_redis_server(binary) as server:
+        yield server.url
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import redis
 from typer.testing import CliRunner
 
 from analyzer.cli import app
+from analyzer.local_redis import free_port
 
 COMMANDS = ["run", "api", "worker", "ingest", "simulate", "replay", "sweep", "evaluate"]
 
@@ -49,16 +49,10 @@ def test_replay_refuses_a_missing_file(tmp_path: Path) -> None:
     assert "is not a file" in result.output
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_run_starts_the_whole_local_pipeline_and_stops_on_ctrl_c(
     redis_url: str, stream_key: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     database = tmp_path / "run.db"
     env = {
         **os.environ,

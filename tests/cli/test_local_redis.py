@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -23,6 +24,17 @@ def _works(url: str) -> None:
         client.delete("fallback:probe")
 
 
+def _hide_localhost(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], bool]:
+    """Make 127.0.0.1:6379 look silent; returns the real probe."""
+    real_answers = local_redis.redis_answers
+
+    def answers(url: str, timeout_s: float = 0.5) -> bool:
+        return url != local_redis.LOCAL_REDIS_URL and real_answers(url)
+
+    monkeypatch.setattr(local_redis, "redis_answers", answers)
+    return real_answers
+
+
 def test_a_configured_connection_string_wins(redis_url: str) -> None:
     with local_redis.local_redis(_settings(redis_connection_string=SecretStr(redis_url))) as found:
         assert (found.url, found.kind) == (redis_url, "REDIS_CONNECTION_STRING")
@@ -38,10 +50,7 @@ def test_a_redis_on_localhost_is_used_when_it_answers(redis_url: str) -> None:
 def test_redis_server_is_started_when_nothing_answers(monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed")
-    real_answers = local_redis._answers
-    monkeypatch.setattr(
-        local_redis, "_answers", lambda url, timeout_s=0.5: url != local_redis.LOCAL_REDIS_URL and real_answers(url)
-    )
+    real_answers = _hide_localhost(monkeypatch)
     with local_redis.local_redis(_settings()) as found:
         assert found.kind.startswith("redis-server started on port")
         _works(found.url)
@@ -49,10 +58,7 @@ def test_redis_server_is_started_when_nothing_answers(monkeypatch: pytest.Monkey
 
 
 def test_the_embedded_server_is_the_last_resort(monkeypatch: pytest.MonkeyPatch) -> None:
-    real_answers = local_redis._answers
-    monkeypatch.setattr(
-        local_redis, "_answers", lambda url, timeout_s=0.5: url != local_redis.LOCAL_REDIS_URL and real_answers(url)
-    )
+    _hide_localhost(monkeypatch)
     monkeypatch.setattr(local_redis.shutil, "which", lambda name: None)
     with local_redis.local_redis(_settings()) as found:
         assert found.kind.startswith("embedded Redis-protocol server (fakeredis)")

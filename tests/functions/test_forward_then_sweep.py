@@ -7,7 +7,6 @@ real Redis, SQLite store); the first forward goes to a port where nothing listen
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from analyzer.api.main import create_app
+from analyzer.local_redis import free_port
 from analyzer.settings import Settings
 from analyzer.store.sqlite import SqliteStore
 from functions.shared.forwarder import ForwarderConfig, TransientAnalyzerError, forward_entry, request_sweep
@@ -30,17 +30,11 @@ INDEX = plant_index()
 BREACHING = next(n for n in INDEX.names if INDEX.spec(n).high_high is not None)
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def analyzer_url(settings: Settings) -> Iterator[str]:
     """The real analyzer app, served over HTTP on a free loopback port."""
     settings = settings.model_copy(update={"analyzer_api_key": SecretStr(API_KEY), "tier2_enabled": False})
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -68,7 +62,7 @@ async def test_a_failed_forward_is_dead_lettered_and_the_sweep_analyses_it_exact
         entry_id = r.xadd(stream_key, {"payload": json.dumps(payload)}, id=f"{int(time.time() * 1000) - 120_000}-0")
     raw = json.dumps({"Id": entry_id, "Values": {"payload": json.dumps(payload)}})
     unreachable = ForwarderConfig(
-        endpoint=f"http://127.0.0.1:{_free_port()}", api_key=API_KEY, stream_key=stream_key, attempts=2, backoff_s=0.01
+        endpoint=f"http://127.0.0.1:{free_port()}", api_key=API_KEY, stream_key=stream_key, attempts=2, backoff_s=0.01
     )
     redis_factory = lambda: redis.Redis.from_url(redis_url, decode_responses=True)  # noqa: E731
     with pytest.raises(TransientAnalyzerError):
