@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from analyzer.sensors import SensorIndex
+from analyzer.catalog.index import SensorIndex
 
 
 class PayloadError(ValueError):

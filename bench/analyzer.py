@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from analyzer.analysis.decision import decide
 from analyzer.catalog import load_catalog
-from analyzer.decision import decide
+from analyzer.catalog.index import SensorIndex
+from analyzer.devtools.simulator import simulate_plant
 from analyzer.reading import Reading
-from analyzer.sensors import SensorIndex
-from analyzer.simulator import simulate_plant
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 from analyzer.tiers.statistical.forest import fit_forest, fit_model

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 from analyzer.catalog import load_catalog
+from analyzer.catalog.index import SensorIndex
+from analyzer.devtools.simulator import iter_payloads, simulate_plant
 from analyzer.reading import to_reading
-from analyzer.sensors import SensorIndex
-from analyzer.simulator import iter_payloads, simulate_plant
 from analyzer.tiers.heuristic import HeuristicTier, classify
 
 

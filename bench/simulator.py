@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from analyzer.catalog import load_catalog
-from analyzer.simulator import iter_payloads, simulate_plant, write_csv
+from analyzer.devtools.simulator import iter_payloads, simulate_plant, write_csv
 
 DAY = 8640
 

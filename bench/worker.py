@@ -18,12 +18,12 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from analyzer.devtools.simulator import iter_payloads, simulate_plant
 from analyzer.keys import CONSUMER_GROUP
-from analyzer.services import open_services
+from analyzer.runtime.services import open_services
+from analyzer.runtime.worker import StreamWorker, WorkerConfig, ensure_group
 from analyzer.settings import Settings
-from analyzer.simulator import iter_payloads, simulate_plant
 from analyzer.store.protocol import ResultQuery
-from analyzer.worker import StreamWorker, WorkerConfig, ensure_group
 
 
 async def measure(redis_url: str, payloads: int, batch_size: int, tier2: bool) -> dict[str, object]:

@@ -18,7 +18,7 @@ import redis
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from analyzer.local_redis import redis_answers, started_redis_server
+from analyzer.devtools.local_redis import redis_answers, started_redis_server
 from analyzer.settings import Settings
 
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"

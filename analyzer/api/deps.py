@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
 
-from analyzer.services import Services
+from analyzer.runtime.services import Services
 
 
 def get_services(request: Request) -> Services:

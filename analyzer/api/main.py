@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from analyzer.api.routes import analyze, health, ingest, sweep
-from analyzer.services import Services, open_services
+from analyzer.runtime.services import Services, open_services
 from analyzer.settings import Settings, get_settings
 from analyzer.store.protocol import InvalidContinuationError, StoreError
 

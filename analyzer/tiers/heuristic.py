@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analyzer.catalog.index import SensorIndex
 from analyzer.reading import Reading
-from analyzer.sensors import SensorIndex
 from schemas.results import AlarmType, HeuristicBlock
 
 #: Alarm codes: sign is the direction, magnitude 2 is the outer (trip) limit.

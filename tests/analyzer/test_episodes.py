@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from analyzer.decision import Assessment, decide
-from analyzer.episodes import EpisodeTracker
+from analyzer.alarms.episodes import EpisodeTracker
+from analyzer.analysis.decision import Assessment, decide
+from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
 from analyzer.reading import to_reading
-from analyzer.sensors import SensorIndex
 from analyzer.store.protocol import EpisodeQuery, Store
 from analyzer.store.sqlite import SqliteStore
 from analyzer.tiers.heuristic import HeuristicTier

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from analyzer.catalog.index import SensorIndex
 from analyzer.reading import PayloadError, TimeBounds, decode_json, to_reading
-from analyzer.sensors import SensorIndex
 from tests.utils.payloads import small_catalog
 
 INDEX = SensorIndex.from_catalog(small_catalog())

@@ -12,8 +12,8 @@ from azure.core.credentials import AccessToken
 from pydantic import SecretStr, ValidationError
 from redis.exceptions import AuthenticationError
 
-from analyzer.redis_auth import REDIS_SCOPE, EntraIdCredentialProvider, object_id_of
-from analyzer.services import close_redis, connect_redis
+from analyzer.runtime.redis_auth import REDIS_SCOPE, EntraIdCredentialProvider, object_id_of
+from analyzer.runtime.services import close_redis, connect_redis
 from analyzer.settings import Settings
 
 

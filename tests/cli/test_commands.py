@@ -16,7 +16,7 @@ import redis
 from typer.testing import CliRunner
 
 from analyzer.cli import app
-from analyzer.local_redis import free_port
+from analyzer.devtools.local_redis import free_port
 
 COMMANDS = ["run", "api", "worker", "ingest", "simulate", "replay", "sweep", "evaluate"]
 

@@ -9,7 +9,7 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from analyzer import local_redis
+from analyzer.devtools import local_redis
 from analyzer.settings import Settings
 
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from analyzer.decision import decide
+from analyzer.analysis.decision import decide
+from analyzer.catalog.index import SensorIndex
 from analyzer.reading import Reading
-from analyzer.sensors import SensorIndex
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical.outcome import ANOMALY, INSUFFICIENT, NORMAL, NOT_UPDATED, STUCK, StatisticalOutcome
 from schemas.catalog import SensorCatalog, SensorSpec

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from redis.asyncio import Redis
 
+from analyzer.devtools.simulator import AnomalyLabel, iter_payloads, simulate_plant
 from analyzer.keys import CONSUMER_GROUP
-from analyzer.services import Services, open_services
+from analyzer.runtime.services import Services, open_services
+from analyzer.runtime.sweep import sweep
+from analyzer.runtime.worker import StreamWorker, WorkerConfig, WorkerStats
 from analyzer.settings import Settings
-from analyzer.simulator import AnomalyLabel, iter_payloads, simulate_plant
-from analyzer.sweep import sweep
-from analyzer.worker import StreamWorker, WorkerConfig, WorkerStats
 from schemas.results import AnalysisResult
 from tests.integration.helpers import all_episodes, all_results, group_info, group_is_done, land, wait_until
 

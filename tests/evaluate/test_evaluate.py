@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from analyzer.cli import app
-from analyzer.evaluate import derive_catalog, metrics, per_kind, read_labelled_csv
+from analyzer.devtools.evaluate import derive_catalog, metrics, per_kind, read_labelled_csv
 from schemas.catalog import SensorCatalog, SensorSpec
 
 runner = CliRunner()

@@ -19,7 +19,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from analyzer.api.main import create_app
-from analyzer.local_redis import free_port
+from analyzer.devtools.local_redis import free_port
 from analyzer.settings import Settings
 from analyzer.store.sqlite import SqliteStore
 from functions.shared.forwarder import ForwarderConfig, TransientAnalyzerError, forward_entry, request_sweep

@@ -12,9 +12,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from analyzer.keys import CONSUMER_GROUP
-from analyzer.landing import Lander
+from analyzer.runtime.landing import Lander
+from analyzer.runtime.worker import StreamWorker
 from analyzer.store.protocol import EpisodeQuery, ResultQuery, Store
-from analyzer.worker import StreamWorker
 from schemas.anomalies import Episode
 from schemas.results import AnalysisResult
 from tests.utils.payloads import normal_payload, plant_index

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from analyzer.services import open_services
+from analyzer.runtime.services import open_services
+from analyzer.runtime.worker import StreamWorker, WorkerConfig
 from analyzer.settings import Settings
 from analyzer.store.protocol import Store
-from analyzer.worker import StreamWorker, WorkerConfig
 from schemas.results import AnalysisResult
 
 

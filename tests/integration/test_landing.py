@@ -17,8 +17,8 @@ import pytest
 from redis.asyncio import Redis
 
 from analyzer.keys import RedisKeys
-from analyzer.landing import Lander
 from analyzer.reading import PayloadError
+from analyzer.runtime.landing import Lander
 from analyzer.settings import Settings
 from schemas.payload import wire_timestamp
 from tests.utils.payloads import normal_payload, plant_index

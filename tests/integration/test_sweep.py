@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
-from analyzer.dead_letter import dead_letter
-from analyzer.pipeline import BatchOutcome
-from analyzer.services import Services, open_services
+from analyzer.analysis.pipeline import BatchOutcome
+from analyzer.runtime.dead_letter import dead_letter
+from analyzer.runtime.services import Services, open_services
+from analyzer.runtime.sweep import sweep
 from analyzer.settings import Settings
-from analyzer.sweep import sweep
 from tests.integration.helpers import INDEX, all_results
 from tests.utils.payloads import normal_payload
 

@@ -17,9 +17,9 @@ import pytest
 from redis.asyncio import Redis
 
 from analyzer.keys import CONSUMER_GROUP
-from analyzer.services import Services, open_services
+from analyzer.runtime.services import Services, open_services
+from analyzer.runtime.worker import StreamWorker, WorkerConfig, ensure_group
 from analyzer.settings import Settings
-from analyzer.worker import StreamWorker, WorkerConfig, ensure_group
 from tests.integration.helpers import (
     BREACH_KEY,
     INDEX,

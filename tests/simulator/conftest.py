@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from analyzer.catalog import load_catalog
-from analyzer.simulator import SimulatedPlant, simulate_plant
+from analyzer.devtools.simulator import SimulatedPlant, simulate_plant
 from schemas.catalog import SensorCatalog
 from tests.simulator.simulated_days import DAY, START
 

@@ -7,8 +7,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from analyzer.simulator import KINDS, AnomalyLabel, SimulatedPlant, simulate_plant
-from analyzer.simulator.profiles import profile_for
+from analyzer.devtools.simulator import KINDS, AnomalyLabel, SimulatedPlant, simulate_plant
+from analyzer.devtools.simulator.profiles import profile_for
 from schemas.catalog import SensorCatalog
 from tests.simulator.simulated_days import START
 

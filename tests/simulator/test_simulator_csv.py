@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzer.simulator import (
+from analyzer.devtools.simulator import (
     CsvReadError,
     SimulatedPlant,
     iter_csv_payloads,

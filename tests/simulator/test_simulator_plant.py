@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from analyzer.simulator import PlantModel, SimulatedPlant, iter_live, iter_payloads, simulate_plant
+from analyzer.devtools.simulator import PlantModel, SimulatedPlant, iter_live, iter_payloads, simulate_plant
 from schemas.catalog import SensorCatalog
 from tests.simulator.simulated_days import DAY, START
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from analyzer.decision import Assessment, decide
+from analyzer.analysis.decision import Assessment, decide
+from analyzer.catalog.index import SensorIndex
 from analyzer.reading import Reading
-from analyzer.sensors import SensorIndex
 from analyzer.tiers.heuristic import HeuristicTier
 from schemas.catalog import SensorCatalog, SensorSpec
 

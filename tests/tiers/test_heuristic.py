@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from analyzer.decision import decide
+from analyzer.analysis.decision import decide
+from analyzer.catalog.index import SensorIndex
 from analyzer.reading import to_reading
-from analyzer.sensors import SensorIndex
 from analyzer.tiers.heuristic import HeuristicTier, classify
 from schemas.results import AlarmType, FinalStatus, SensorStatus, Severity
 from tests.utils.payloads import small_catalog

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analyzer.catalog import load_catalog
-from analyzer.sensors import SensorIndex
+from analyzer.catalog.index import SensorIndex
 from schemas.catalog import SensorCatalog, SensorSpec
 from schemas.payload import wire_timestamp
 

@@ -4,9 +4,9 @@ import orjson
 from fastapi import APIRouter, HTTPException, status
 
 from analyzer.api.deps import ApiKeyDep, ServicesDep
-from analyzer.dead_letter import dead_letter
 from analyzer.keys import PAYLOAD_FIELD
 from analyzer.reading import PayloadError
+from analyzer.runtime.dead_letter import dead_letter
 from schemas.api import AnalyzeRequest, ErrorResponse
 from schemas.results import AnalysisResult
 

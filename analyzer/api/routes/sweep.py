@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from analyzer.api.deps import ApiKeyDep, ServicesDep
-from analyzer.sweep import sweep
+from analyzer.runtime.sweep import sweep
 from schemas.api import SweepResponse
 
 router = APIRouter(prefix="/api/v1", tags=["sweep"], dependencies=[ApiKeyDep])

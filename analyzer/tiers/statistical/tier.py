@@ -60,9 +60,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import redis.asyncio as aioredis
 
+from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
 from analyzer.reading import Reading
-from analyzer.sensors import SensorIndex
 from analyzer.tiers.statistical.forest import ForestModel, fit_model
 from analyzer.tiers.statistical.models import MemoryModelStore, ModelStore, RedisModelStore
 from analyzer.tiers.statistical.outcome import (
@@ -96,7 +96,7 @@ from analyzer.tiers.statistical.window import (
 from schemas.results import MLStatus
 
 if TYPE_CHECKING:
-    from analyzer.decision import Assessment
+    from analyzer.analysis.decision import Assessment
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,9 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from analyzer.catalog.index import SensorIndex
 from analyzer.keys import PAYLOAD_FIELD, RedisKeys
 from analyzer.reading import PayloadError, Reading, TimeBounds, decode_json, to_reading
-from analyzer.sensors import SensorIndex
 from analyzer.settings import Settings
 from schemas.payload import wire_timestamp
 

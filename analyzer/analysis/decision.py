@@ -46,8 +46,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from analyzer.catalog.index import SensorIndex
 from analyzer.reading import Reading
-from analyzer.sensors import SensorIndex
 from analyzer.tiers.heuristic import HeuristicOutcome
 from analyzer.tiers.statistical.outcome import (
     ANOMALY,

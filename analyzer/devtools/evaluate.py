@@ -27,9 +27,9 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from analyzer.decision import decide
+from analyzer.analysis.decision import decide
+from analyzer.catalog.index import SensorIndex
 from analyzer.reading import Reading, parse_timestamp
-from analyzer.sensors import SensorIndex
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 from schemas.catalog import SensorCatalog, SensorSpec

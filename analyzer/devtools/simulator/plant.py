@@ -1,7 +1,7 @@
 """The simulated plant: daily cycles, shared drivers, noise, hourly laboratory results, anomalies.
 
 Every reading is ``nominal + spread * (gains . drivers + wander * own + noise * e)`` (see
-:mod:`analyzer.simulator.profiles`). The drivers are plant-wide: ambient temperature and product
+:mod:`analyzer.devtools.simulator.profiles`). The drivers are plant-wide: ambient temperature and product
 demand follow the clock (UTC is taken as plant time), crude charge follows demand plus operator
 moves, heater firing and crude quality wander slowly. Sensors that share a driver are correlated
 (charge flow, exchanger pressure drops, pump current and vibration; heater outlet and column
@@ -22,8 +22,8 @@ from typing import Final
 
 import numpy as np
 
-from analyzer.simulator.anomalies import AnomalyPlanner, Episode
-from analyzer.simulator.profiles import DRIVERS, profile_for
+from analyzer.devtools.simulator.anomalies import AnomalyPlanner, Episode
+from analyzer.devtools.simulator.profiles import DRIVERS, profile_for
 from schemas.catalog import SensorCatalog
 
 DEFAULT_ANOMALY_RATE: Final = 0.05

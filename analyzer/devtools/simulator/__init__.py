@@ -6,8 +6,8 @@ real-time mode, :func:`write_csv` / :func:`read_csv` keep a simulation on disk w
 and :func:`iter_csv_payloads` replays any CSV of readings.
 """
 
-from analyzer.simulator.anomalies import KINDS
-from analyzer.simulator.csvio import (
+from analyzer.devtools.simulator.anomalies import KINDS
+from analyzer.devtools.simulator.csvio import (
     CsvReadError,
     iter_csv_payloads,
     label_from_dict,
@@ -16,7 +16,7 @@ from analyzer.simulator.csvio import (
     read_csv,
     write_csv,
 )
-from analyzer.simulator.plant import (
+from analyzer.devtools.simulator.plant import (
     AnomalyLabel,
     PlantModel,
     SimulatedPlant,

@@ -28,7 +28,7 @@ from typing import Final
 
 import numpy as np
 
-from analyzer.simulator.profiles import CORRELATED_PAIRS, DRIVERS, Profile
+from analyzer.devtools.simulator.profiles import CORRELATED_PAIRS, DRIVERS, Profile
 from schemas.catalog import SensorSpec
 
 KINDS: Final = ("spike", "drift", "stuck", "limit_breach", "broken_correlation")

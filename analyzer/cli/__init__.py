@@ -98,7 +98,7 @@ def worker(
 
 
 async def _serve_worker(settings: Settings, stop: asyncio.Event) -> None:
-    from analyzer.services import open_services
+    from analyzer.runtime.services import open_services
 
     services = await open_services(settings)
     try:
@@ -108,7 +108,7 @@ async def _serve_worker(settings: Settings, stop: asyncio.Event) -> None:
 
 
 def _background(services: Any, stop: asyncio.Event, *, workers: int) -> list[Awaitable[Any]]:
-    from analyzer.worker import StreamWorker, WorkerConfig, default_consumer_name
+    from analyzer.runtime.worker import StreamWorker, WorkerConfig, default_consumer_name
 
     settings: Settings = services.settings
     config = WorkerConfig(
@@ -139,8 +139,8 @@ def sweep(
     settings = _settings()
 
     async def main() -> None:
-        from analyzer.services import open_services
-        from analyzer.sweep import sweep as run_sweep
+        from analyzer.runtime.services import open_services
+        from analyzer.runtime.sweep import sweep as run_sweep
 
         services = await open_services(settings)
         try:
@@ -157,17 +157,17 @@ def sweep(
 
 async def _open_lander(settings: Settings) -> Any:
     from analyzer.catalog import load_catalog
+    from analyzer.catalog.index import SensorIndex
     from analyzer.keys import RedisKeys
-    from analyzer.landing import Lander
-    from analyzer.sensors import SensorIndex
-    from analyzer.services import connect_redis
+    from analyzer.runtime.landing import Lander
+    from analyzer.runtime.services import connect_redis
 
     index = SensorIndex.from_catalog(load_catalog(settings.sensor_catalog))
     return Lander(connect_redis(settings), RedisKeys(settings.stream_key), index, settings)
 
 
 async def _close_lander(lander: Any) -> None:
-    from analyzer.services import close_redis
+    from analyzer.runtime.services import close_redis
 
     await close_redis(lander.redis)
 
@@ -262,7 +262,7 @@ def simulate(
     """Simulate a plant with labelled anomalies (spike, drift, stuck, limit breach, broken correlation)."""
     _logging(verbose)
     from analyzer.catalog import load_catalog
-    from analyzer.simulator import simulate_plant, write_csv
+    from analyzer.devtools.simulator import simulate_plant, write_csv
 
     settings = _settings()
     catalog = load_catalog(settings.sensor_catalog)
@@ -320,15 +320,15 @@ async def land_simulation(
 ) -> int:
     """Land simulated payloads: ``fast`` lands ``count`` payloads whose times end now; otherwise one
     every ``interval_s`` from now on. Labels are rewritten to ``labels_path`` as they appear."""
+    from analyzer.devtools.simulator import PlantModel, label_to_dict
     from analyzer.reading import PayloadError
-    from analyzer.simulator import PlantModel, label_to_dict
 
     n_fast = count or 360
     start = datetime.now(UTC).replace(microsecond=0) - (timedelta(seconds=10 * (n_fast - 1)) if fast else timedelta())
     model = PlantModel(catalog, start, seed=seed, anomaly_rate=anomaly_rate)
     landed = 0
     labels_path.parent.mkdir(parents=True, exist_ok=True)
-    from analyzer.simulator import iter_payloads
+    from analyzer.devtools.simulator import iter_payloads
 
     # A label spanning several chunks arrives once per chunk; keep one per anomaly, with its full span.
     labels: dict[tuple[str, tuple[str, ...], datetime], Any] = {}
@@ -369,7 +369,7 @@ def replay(
 ) -> None:
     """Land a CSV of readings (one row a payload) at a chosen speed, with a progress bar."""
     _logging(verbose)
-    from analyzer.simulator import CsvReadError, iter_csv_payloads
+    from analyzer.devtools.simulator import CsvReadError, iter_csv_payloads
 
     if speed < 0:
         raise typer.BadParameter("speed must be 0 (as fast as possible) or positive", param_hint="--speed")
@@ -444,7 +444,7 @@ def run(
     verbose: Verbose = False,
 ) -> None:
     """Run the whole local pipeline: simulator -> Redis -> worker -> store, and the analyzer API. Ctrl-C stops it."""
-    from analyzer.local_redis import local_redis
+    from analyzer.devtools.local_redis import local_redis
 
     _logging(verbose)
     settings = _settings()
@@ -468,7 +468,7 @@ async def _run_stack(
     import uvicorn
 
     from analyzer.api.main import create_app
-    from analyzer.services import open_services
+    from analyzer.runtime.services import open_services
 
     class _Server(uvicorn.Server):
         # The stack handles SIGINT/SIGTERM itself and tells the server when to stop.
@@ -527,7 +527,7 @@ async def _run_stack(
 
 def _register_tier_commands() -> None:
     """Commands whose code lives with their tiers."""
-    from analyzer.evaluate import evaluate_command
+    from analyzer.devtools.evaluate import evaluate_command
 
     app.command("evaluate")(evaluate_command)
 
@@ -535,5 +535,3 @@ def _register_tier_commands() -> None:
 _register_tier_commands()
 
 
-if __name__ == "__main__":
-    app()

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from analyzer.decision import Assessment, Condition
+from analyzer.analysis.decision import Assessment, Condition
 from analyzer.keys import RedisKeys, entry_order
 from analyzer.store.protocol import AlreadyExistsError, ConflictError, NotFoundError, Store, Versioned
 from schemas.anomalies import Episode

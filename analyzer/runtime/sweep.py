@@ -16,9 +16,9 @@ from typing import cast
 
 from redis.asyncio import Redis
 
-from analyzer.dead_letter import dead_letter, dead_lettered_ids
+from analyzer.analysis.pipeline import Pipeline
 from analyzer.keys import RedisKeys
-from analyzer.pipeline import Pipeline
+from analyzer.runtime.dead_letter import dead_letter, dead_lettered_ids
 from analyzer.store.protocol import Store
 from schemas.api import SweepResponse
 

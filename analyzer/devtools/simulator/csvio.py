@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analyzer.simulator.plant import AnomalyLabel, SimulatedPlant, format_timestamp
+from analyzer.devtools.simulator.plant import AnomalyLabel, SimulatedPlant, format_timestamp
 
 LABEL_COLUMNS: tuple[str, ...] = ("anomaly", "anomaly_kind")
 

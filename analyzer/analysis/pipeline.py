@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from analyzer.decision import Assessment, decide
-from analyzer.episodes import EpisodeTracker
+from analyzer.alarms.episodes import EpisodeTracker
+from analyzer.analysis.decision import Assessment, decide
+from analyzer.catalog.index import SensorIndex
 from analyzer.keys import PAYLOAD_FIELD
 from analyzer.reading import PayloadError, Reading, decode_json, to_reading
-from analyzer.sensors import SensorIndex
 from analyzer.store.protocol import Store
 from analyzer.tiers.heuristic import HeuristicOutcome, HeuristicTier
 from schemas.results import AnalysisResult, day_bucket

@@ -26,9 +26,9 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from analyzer.dead_letter import dead_letter
+from analyzer.analysis.pipeline import Pipeline
 from analyzer.keys import CONSUMER_GROUP, RedisKeys, entry_order
-from analyzer.pipeline import Pipeline
+from analyzer.runtime.dead_letter import dead_letter
 
 log = logging.getLogger(__name__)
 

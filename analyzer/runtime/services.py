@@ -11,13 +11,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from analyzer.alarms.episodes import EpisodeTracker
+from analyzer.analysis.pipeline import Pipeline
 from analyzer.catalog import load_catalog
-from analyzer.episodes import EpisodeTracker
+from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
-from analyzer.landing import Lander
-from analyzer.pipeline import Pipeline
-from analyzer.redis_auth import AsyncTokenSource
-from analyzer.sensors import SensorIndex
+from analyzer.runtime.landing import Lander
+from analyzer.runtime.redis_auth import AsyncTokenSource
 from analyzer.settings import Settings
 from analyzer.store.factory import open_store
 from analyzer.store.protocol import Store
@@ -27,13 +27,13 @@ def connect_redis(settings: Settings, *, token_source: AsyncTokenSource | None =
     """A Redis client that returns ``str`` (tier 2 derives its binary pool from it).
 
     With ``REDIS_ENTRA_AUTH`` it authenticates with the identity's Entra ID token
-    (:mod:`analyzer.redis_auth`); the caller closes the credential with :func:`close_redis`.
+    (:mod:`analyzer.runtime.redis_auth`); the caller closes the credential with :func:`close_redis`.
     """
     options: dict[str, Any] = {"decode_responses": True, "health_check_interval": 30}
     if settings.redis_entra_auth:
         from azure.identity.aio import DefaultAzureCredential
 
-        from analyzer.redis_auth import EntraIdCredentialProvider
+        from analyzer.runtime.redis_auth import EntraIdCredentialProvider
 
         options["credential_provider"] = EntraIdCredentialProvider(token_source or DefaultAzureCredential())
     return Redis.from_url(settings.redis_url, **options)

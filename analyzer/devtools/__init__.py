@@ -1,0 +1,1 @@
+"""Developer tools: the plant simulator, evaluation on labelled CSVs, a local Redis."""

@@ -1,0 +1,1 @@
+"""Runtime plumbing: landing, the stream consumers, the sweep, dead letters, service wiring."""
