@@ -1,21 +1,28 @@
-"""Redis key layout. Every key derives from the stream key, so two deployments (or two
-test runs) on one Redis never see each other's data.
+"""Redis key layout: every key is built here, from the stream key, so two deployments (or two test
+runs) on one Redis never see each other's data.
 
-=============================  ======  ====================================================
-key                            type    holds
-=============================  ======  ====================================================
-``{stream}``                   stream  one entry per payload, field ``payload`` = JSON;
-                                       trimmed to 24 h by entry time (XADD MINID); no TTL
-``{stream}:latest``            hash    sensor -> JSON ``{"value", "timestamp", "entry_id"}``
-``{stream}:dead``              stream  dead letters: ``entry_id``, ``reason``, original fields
-``{stream}:dead:ids``          zset    dead-lettered entry ids (the sweep skips them)
-``{stream}:episodes:open``     hash    condition key -> id of its open anomaly episode
-``{stream}:episodes:counted:*``  zset  entry ids each episode counted, trimmed to the window
-``{stream}:episode-events``    stream  episodes opened or escalated, for tier 3
-``{stream}:sweep:lock``        string  one sweep at a time
-``{stream}:stats:*``           ...     tier 2 rolling-window statistics
-``{stream}:model:*``           ...     tier 2 IsolationForest model and its metadata
-=============================  ======  ====================================================
+The keys the fold commits in one script call share the hash tag ``{stream}`` (one cluster slot:
+Azure Managed Redis's clustering keeps multi-key scripts within a slot).
+
+==================================  ======  ===============================================================
+key                                 type    holds
+==================================  ======  ===============================================================
+``{stream}``                        stream  one entry per payload, field ``payload`` = JSON; trimmed to the
+                                            window by entry time (XADD MINID); no TTL (groups live in it)
+``{stream}:latest``                 hash    sensor -> JSON ``{"value", "timestamp", "entry_id"}``
+``{stream}:dead``                   stream  dead letters (see ``runtime/dead_letter.py``)
+``{stream}:dead:ids``               zset    dead-lettered entry ids (the sweep skips them)
+``{stream}:sweep:lock``             string  one sweep at a time
+``{{stream}}:fold``                 hash    the fold: ``cursor`` (last folded entry id), ``epoch`` (bumped
+                                            by operator actions), tier 2's state, ``b:{bucket}`` window
+                                            statistics, floods, maintenance windows
+``{{stream}}:rows:{bucket}``        list    tier 2's protected rows of a bucket (training, robust baseline)
+``{{stream}}:alarms``               hash    alarm key -> the live alarm (phase, pending run, open record)
+``{{stream}}:alarms:dirty``         set     alarm keys changed in Redis and not yet written to the store
+``{{stream}}:verdicts``             hash    entry id -> its result (or rejection), until stored
+``{{stream}}:alarm-events``         stream  alarm changes (opened, escalated, cleared, acknowledged, ...)
+``{{stream}}:model:{version}``      string  a trained IsolationForest (.npz arrays + JSON metadata)
+==================================  ======  ===============================================================
 """
 
 from __future__ import annotations
@@ -51,11 +58,40 @@ class RedisKeys:
         return f"{self.stream}:dead"
 
     @property
-    def open_episodes(self) -> str:
-        return f"{self.stream}:episodes:open"
+    def dead_ids(self) -> str:
+        return f"{self.stream}:dead:ids"
 
-    def stats(self, suffix: str) -> str:
-        return f"{self.stream}:stats:{suffix}"
+    @property
+    def sweep_lock(self) -> str:
+        return f"{self.stream}:sweep:lock"
 
-    def model(self, suffix: str) -> str:
-        return f"{self.stream}:model:{suffix}"
+    @property
+    def tag(self) -> str:
+        """The hash tag shared by the fold's keys."""
+        return "{" + self.stream + "}"
+
+    @property
+    def fold(self) -> str:
+        return f"{self.tag}:fold"
+
+    def rows(self, bucket: int) -> str:
+        return f"{self.tag}:rows:{bucket}"
+
+    @property
+    def alarms(self) -> str:
+        return f"{self.tag}:alarms"
+
+    @property
+    def alarms_dirty(self) -> str:
+        return f"{self.tag}:alarms:dirty"
+
+    @property
+    def verdicts(self) -> str:
+        return f"{self.tag}:verdicts"
+
+    @property
+    def alarm_events(self) -> str:
+        return f"{self.tag}:alarm-events"
+
+    def model(self, version: str) -> str:
+        return f"{self.tag}:model:{version}"

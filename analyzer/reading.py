@@ -7,6 +7,7 @@ analyzer (worker, ``POST /api/v1/analyze``), so both refuse the same payloads wi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import orjson
 
 from analyzer.catalog.index import SensorIndex
+from analyzer.keys import PAYLOAD_FIELD
 
 
 class PayloadError(ValueError):
@@ -143,3 +145,12 @@ def to_reading(
         else:
             values[slot] = value
     return Reading(entry_id=entry_id, timestamp=timestamp, values=values, raw=raw, unknown=tuple(unknown))
+
+
+def parse_entry(entry_id: str, fields: Mapping[str, str], index: SensorIndex, *, max_bytes: int) -> Reading:
+    """A stream entry (``{"payload": "<json>"}``) as a :class:`Reading`; :class:`PayloadError` if malformed."""
+    document = fields.get(PAYLOAD_FIELD)
+    if document is None:
+        present = ", ".join(sorted(fields)) or "none"
+        raise PayloadError(f"stream entry has no '{PAYLOAD_FIELD}' field (fields: {present})")
+    return to_reading(decode_json(document, max_bytes=max_bytes), entry_id, index)

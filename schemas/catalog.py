@@ -8,8 +8,34 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.alarms import AlarmKind
+from schemas.results import Severity
+
 UpdateInterval = Literal[10, 3600]
 LIMIT_ORDER = ("low_low", "low", "high", "high_high")
+
+
+class AlarmSettings(BaseModel):
+    """How one alarm behaves (ISA-18.2 rationalisation); every field optional, unset = the default.
+
+    Delays count the sensor's own samples *and* reading time: an alarm activates once its condition
+    held for ``on_delay_samples`` consecutive samples spanning at least ``on_delay_s`` seconds, and
+    clears once the value was back past the limit by the deadband for ``off_delay_samples``
+    samples spanning ``off_delay_s``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool | None = None
+    priority: Severity | None = None
+    #: In the sensor's unit for limit alarms, in sigma for z-score alarms.
+    deadband: float | None = Field(None, ge=0)
+    #: For limit alarms without an absolute deadband: this share of the sensor's Low..High span.
+    deadband_fraction: float | None = Field(None, ge=0, le=0.5)
+    on_delay_samples: int | None = Field(None, ge=1, le=10_000)
+    on_delay_s: float | None = Field(None, ge=0)
+    off_delay_samples: int | None = Field(None, ge=1, le=10_000)
+    off_delay_s: float | None = Field(None, ge=0)
 
 
 class SensorSpec(BaseModel):
@@ -27,6 +53,21 @@ class SensorSpec(BaseModel):
     low: float | None = None
     high: float | None = None
     high_high: float | None = None
+    #: The instrument's measuring range: a value outside it is a data-quality alarm (``out_of_range``).
+    range_min: float | None = None
+    range_max: float | None = None
+    #: Largest credible change per minute: a faster change is a ``rate_of_change`` alarm.
+    max_rate_per_min: float | None = Field(None, gt=0)
+    #: Per-alarm overrides of the catalogue's ``alarm_defaults``.
+    alarms: dict[AlarmKind, AlarmSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> Self:
+        if self.range_min is not None and self.range_max is not None and not self.range_min < self.range_max:
+            raise ValueError(
+                f"sensor {self.name}: range_min={self.range_min:g} must be below range_max={self.range_max:g}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _limits_in_order(self) -> Self:
@@ -48,6 +89,8 @@ class SensorCatalog(BaseModel):
 
     plant: str
     sensors: list[SensorSpec] = Field(min_length=1)
+    #: Per alarm kind, how alarms behave unless a sensor overrides it (built-in defaults otherwise).
+    alarm_defaults: dict[AlarmKind, AlarmSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:

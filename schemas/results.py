@@ -60,6 +60,9 @@ class TierBlock(_Frozen):
 
 
 class HeuristicBlock(TierBlock):
+    """Tier 1. Stored compactly: ``results`` holds the sensors beyond a limit only; every other
+    sensor of ``raw_data`` was within its limits (the operator API expands the full shape)."""
+
     method: str = "alarm_limits"
     results: dict[str, HeuristicSensorResult]
 
@@ -77,8 +80,15 @@ class StatisticalSensorResult(_Frozen):
 
 
 class StatisticalBlock(TierBlock):
+    """Tier 2. Stored compactly: ``z_scores`` of every scored sensor; ``results`` in full only for
+    sensors that were not plain ``Normal`` (``Anomaly``, ``stuck``); the names of the sensors that
+    were not scored, by reason."""
+
     method: str = "zscore_24h"
+    z_scores: dict[str, float] = Field(default_factory=dict)
     results: dict[str, StatisticalSensorResult]
+    insufficient_history: list[str] = Field(default_factory=list)
+    not_updated: list[str] = Field(default_factory=list)
 
 
 MLStatus = Literal["Normal", "Anomaly", "no_model", "refused_model"]
@@ -134,8 +144,8 @@ class AnalysisResult(_Frozen):
     overall_confidence: float = Field(ge=0, le=1)
     #: Sensors any tier flagged, for queries by sensor.
     anomalous_sensors: list[str] = Field(default_factory=list)
-    #: Episodes this reading opened or updated.
-    episode_ids: list[str] = Field(default_factory=list)
+    #: Alarm records that counted this reading (opened, re-activated or updated by it).
+    alarm_ids: list[str] = Field(default_factory=list)
     analyzed_at: AwareDatetime
 
 

@@ -1,12 +1,15 @@
-"""The analysis pipeline, shared by the stream worker and ``POST /api/v1/analyze``.
+"""The analysis pipeline, shared by the stream worker, the sweep and ``POST /api/v1/analyze``.
 
-validate -> tier 1 heuristic -> tier 2 statistical (when configured) -> decide -> episodes -> store.
+``analyze_entries(entries)`` makes sure the stream has been folded up to the newest of ``entries``
+(``fold.py``: tiers observe, alarms decide), committing each fold to the shared state in Redis
+(``shared_state.py``) by compare-and-set, then *finalises* what it folded: stores the results,
+dead-letters the entries that could not be analysed, writes the changed alarm records to the store
+and drops the verdicts. Entries that another worker folded meanwhile are finalised from their
+verdicts (idempotently: a result's id is its entry id).
 
-Order matters for delivery: episodes are written before the results, and the caller acknowledges
-an entry only after :meth:`Pipeline.analyze` returned (the results are durable). A replay after a
-crash overwrites the result (its id is the entry id) and is not counted twice into an episode.
-Tier 3 does not run here: opened and escalated episodes are announced on a stream and explained
-off the acknowledgement path.
+Delivery: the caller acknowledges an entry only once this returned it as done (its result is
+durable or it was dead-lettered). A crash anywhere leaves either the old state (the fold is
+refolded) or committed verdicts that the next call, another worker or the sweep finalises.
 """
 
 from __future__ import annotations
@@ -14,142 +17,205 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
 import orjson
+from redis.asyncio import Redis
 
-from analyzer.alarms.episodes import EpisodeTracker
-from analyzer.analysis.decision import Assessment, decide
-from analyzer.catalog.index import SensorIndex
-from analyzer.keys import PAYLOAD_FIELD
-from analyzer.reading import PayloadError, Reading, decode_json, to_reading
+from analyzer.alarms.projection import AlarmProjector
+from analyzer.analysis.fold import Folder, FoldOutcome, FoldState, Rejected
+from analyzer.analysis.shared_state import SharedFold
+from analyzer.keys import RedisKeys, entry_order
+from analyzer.runtime.dead_letter import dead_letter, dead_lettered_ids
 from analyzer.store.protocol import Store
-from analyzer.tiers.heuristic import HeuristicOutcome, HeuristicTier
-from schemas.results import AnalysisResult, day_bucket
-
-if TYPE_CHECKING:
-    from analyzer.tiers.statistical import StatisticalOutcome, StatisticalTier
+from schemas.results import AnalysisResult
 
 log = logging.getLogger(__name__)
 
+#: Entries folded per commit: bounds the script's arguments when catching up on a backlog.
+FOLD_CHUNK = 512
+MAX_REFUSALS = 50
 
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """An entry that cannot be analysed, with the reason, for the dead-letter stream."""
-
-    entry_id: str
-    reason: str
-    fields: Mapping[str, str]
+Entry = tuple[str, Mapping[str, str]]
 
 
 @dataclass
 class BatchOutcome:
+    """Of the entries asked about: their results, the rejected ones, and those not done yet."""
+
     results: list[AnalysisResult] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> list[str]:
+        return [r.id for r in self.results] + [r.entry_id for r in self.rejected]
 
 
-def parse_entry(entry_id: str, fields: Mapping[str, str], index: SensorIndex, *, max_bytes: int) -> Reading:
-    """A stream entry (``{"payload": "<json>"}``) as a :class:`Reading`; :class:`PayloadError` if malformed."""
-    document = fields.get(PAYLOAD_FIELD)
-    if document is None:
-        present = ", ".join(sorted(fields)) or "none"
-        raise PayloadError(f"stream entry has no '{PAYLOAD_FIELD}' field (fields: {present})")
-    return to_reading(decode_json(document, max_bytes=max_bytes), entry_id, index)
+def _verdict(result: AnalysisResult | None = None, rejected: Rejected | None = None) -> bytes:
+    if result is not None:
+        return orjson.dumps({"result": result.model_dump(mode="json")})
+    assert rejected is not None
+    return orjson.dumps({"rejected": rejected.reason, "fields": dict(rejected.fields)})
 
 
 class Pipeline:
-    """Analyses micro-batches of readings and stores the outcome."""
+    """Folds the stream and finalises; one per process (it keeps a mirror of the shared state)."""
 
     def __init__(
         self,
-        index: SensorIndex,
+        folder: Folder,
         store: Store,
-        episodes: EpisodeTracker,
-        statistical: StatisticalTier | None = None,
-        *,
-        max_payload_bytes: int = 64 * 1024,
+        redis: Redis,
+        keys: RedisKeys,
+        shared: SharedFold,
+        projector: AlarmProjector,
     ) -> None:
-        self.index = index
+        self.folder = folder
+        self.index = folder.index
         self.store = store
-        self.episodes = episodes
-        self.heuristic = HeuristicTier(index)
-        self.statistical = statistical
-        self.max_payload_bytes = max_payload_bytes
+        self.redis = redis
+        self.keys = keys
+        self.shared = shared
+        self.projector = projector
+        self.state: FoldState | None = None
 
-    async def analyze_entries(self, entries: Sequence[tuple[str, Mapping[str, str]]]) -> BatchOutcome:
-        """Parse stream entries, analyse the valid ones and return the malformed ones with reasons."""
+    @property
+    def statistical(self) -> Any:
+        return self.folder.statistical
+
+    async def refresh(self) -> FoldState:
+        self.state = await self.shared.load(self.state)
+        return self.state
+
+    async def analyze_entries(self, entries: Sequence[Entry], *, want_results: bool = True) -> BatchOutcome:
+        """Analyse ``entries`` (any order); returns their results and rejections.
+
+        Entries analysed before (a redelivery) are returned as they were stored; with
+        ``want_results=False`` (the worker only acknowledges) their stored documents are not read
+        back, and their results in the outcome are placeholders carrying the id only.
+        """
+        if not entries:
+            return BatchOutcome()
+        wanted = dict(entries)
+        newest = max(wanted, key=entry_order)
+        found: dict[str, AnalysisResult | Rejected] = {}
+        await self._fold_through(newest, wanted, found)
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            found.update(await self._finalise_from_verdicts(missing, want_results=want_results))
         outcome = BatchOutcome()
-        readings: list[Reading] = []
-        for entry_id, fields in entries:
-            try:
-                readings.append(parse_entry(entry_id, fields, self.index, max_bytes=self.max_payload_bytes))
-            except PayloadError as error:
-                outcome.rejected.append(Rejected(entry_id, str(error), dict(fields)))
-        outcome.results = await self.analyze(readings)
+        for entry_id in sorted(wanted, key=entry_order):
+            item = found.get(entry_id)
+            if isinstance(item, AnalysisResult):
+                outcome.results.append(item)
+            elif isinstance(item, Rejected):
+                outcome.rejected.append(item)
+            else:
+                outcome.pending.append(entry_id)
         return outcome
 
-    async def analyze_document(self, entry_id: str, document: dict[str, Any]) -> AnalysisResult:
-        """One payload object (the HTTP route); raises :class:`PayloadError` when it is malformed.
+    async def _fold_through(self, newest: str, wanted: Mapping[str, Mapping[str, str]], found: dict[str, Any]) -> None:
+        state = self.state or await self.refresh()
+        refusals = 0
+        while state.cursor is None or entry_order(state.cursor) < entry_order(newest):
+            chunk = await self._next_entries(state.cursor, newest, wanted)
+            if not chunk:
+                break
+            outcome = await self.folder.fold(state, chunk)
+            verdicts = {r.id: _verdict(result=r) for r in outcome.results}
+            verdicts.update({r.entry_id: _verdict(rejected=r) for r in outcome.rejected})
+            refused = await self.shared.commit(state, outcome, verdicts)
+            if refused is not None:
+                refusals += 1
+                if refusals > MAX_REFUSALS:
+                    raise RuntimeError(f"the shared fold state kept moving ({refusals} refusals); try again")
+                log.debug(
+                    "fold from %s refused (now at %s, epoch %d); re-reading",
+                    state.cursor,
+                    refused.cursor,
+                    refused.epoch,
+                )
+                state = await self.refresh()
+                continue
+            state = self.state = outcome.state
+            await self._finalise(outcome)
+            for result in outcome.results:
+                if result.id in wanted:
+                    found[result.id] = result
+            for rejected in outcome.rejected:
+                if rejected.entry_id in wanted:
+                    found[rejected.entry_id] = rejected
 
-        An entry that already has a result gets that result back: tier 2 keeps state, so scoring an
-        old reading again after newer ones could change a stored verdict (the trigger may deliver an
-        entry the sweep already analysed).
-        """
-        reading = to_reading(document, entry_id, self.index)
-        stored = await self.store.get_result(entry_id)
-        if stored is not None:
-            return stored
-        [result] = await self.analyze([reading])
-        return result
+    async def _next_entries(
+        self, cursor: str | None, newest: str, wanted: Mapping[str, Mapping[str, str]]
+    ) -> list[Entry]:
+        """The stream's entries after ``cursor`` up to ``newest`` (at most a chunk); ``wanted`` entries
+        that the stream no longer holds (trimmed meanwhile) are folded from what the caller has."""
+        start = f"({cursor}" if cursor else "-"
+        reply = cast(
+            list[tuple[Any, dict[Any, Any]]],
+            await self.redis.xrange(self.keys.stream, min=start, max=newest, count=FOLD_CHUNK),
+        )
+        chunk: list[Entry] = [(_text(i), {_text(k): _text(v) for k, v in f.items()}) for i, f in reply]
+        if len(chunk) < FOLD_CHUNK:
+            have = {i for i, _ in chunk}
+            after = entry_order(cursor) if cursor else (-1, -1)
+            chunk += [(i, f) for i, f in wanted.items() if i not in have and entry_order(i) > after]
+        return sorted(chunk, key=lambda e: entry_order(e[0]))
 
-    async def analyze(self, readings: Sequence[Reading]) -> list[AnalysisResult]:
-        if not readings:
-            return []
-        readings = sorted(readings, key=lambda r: r.timestamp)
-        heuristic = self.heuristic.evaluate(readings)
-        statistical: Sequence[StatisticalOutcome | None]
-        if self.statistical is not None:
-            statistical = await self.statistical.score(readings)
-        else:
-            statistical = [None] * len(readings)
-        assessments = [decide(r, h, self.index, s) for r, h, s in zip(readings, heuristic, statistical, strict=True)]
-        if self.statistical is not None:
-            await self.statistical.learn(readings, assessments)
-        episode_ids = await self.episodes.apply(assessments)
-        results = [
-            build_result(a, h, s, ids)
-            for a, h, s, ids in zip(assessments, heuristic, statistical, episode_ids, strict=True)
-        ]
-        await self.store.put_results(results)
-        return results
+    async def _finalise(self, outcome: FoldOutcome) -> None:
+        """Make a committed fold durable: results, dead letters, alarm records; then drop the verdicts."""
+        await self.store.put_results(outcome.results)
+        if outcome.rejected:
+            await self._dead_letter(outcome.rejected)
+        records = [a.record for a in outcome.alarms.values() if a is not None and a.record is not None]
+        await self.projector.project_changed(sorted(outcome.alarms), records)
+        await self.shared.drop_verdicts([r.id for r in outcome.results] + [r.entry_id for r in outcome.rejected])
+
+    async def _dead_letter(self, rejected: Sequence[Rejected]) -> None:
+        already = await dead_lettered_ids(self.redis, self.keys, [r.entry_id for r in rejected])
+        fresh = [r for r in rejected if r.entry_id not in already]
+        if fresh:
+            await dead_letter(self.redis, self.keys, [(r.entry_id, r.reason, r.fields) for r in fresh])
+            for r in fresh:
+                log.warning("dead-lettered entry %s: %s", r.entry_id, r.reason)
+
+    async def _finalise_from_verdicts(
+        self, entry_ids: Sequence[str], *, want_results: bool
+    ) -> dict[str, AnalysisResult | Rejected]:
+        """Entries another worker folded: finalise them from their verdicts, or find them done."""
+        found: dict[str, AnalysisResult | Rejected] = {}
+        verdicts = await self.shared.verdicts(entry_ids)
+        results, rejected = [], []
+        for entry_id, raw in verdicts.items():
+            verdict = orjson.loads(raw)
+            if "result" in verdict:
+                results.append(AnalysisResult.model_validate(verdict["result"]))
+            else:
+                rejected.append(Rejected(entry_id, verdict["rejected"], verdict.get("fields", {})))
+        if results:
+            await self.store.put_results(results)
+        if rejected:
+            await self._dead_letter(rejected)
+        await self.shared.drop_verdicts(list(verdicts))
+        found.update({r.id: r for r in results})
+        found.update({r.entry_id: r for r in rejected})
+        rest = [i for i in entry_ids if i not in found]
+        if rest:
+            stored = await self.store.existing_result_ids(rest)
+            for entry_id in stored:
+                result = await self.store.get_result(entry_id) if want_results else _placeholder(entry_id)
+                if result is not None:
+                    found[entry_id] = result
+            dead = await dead_lettered_ids(self.redis, self.keys, [i for i in rest if i not in stored])
+            found.update({i: Rejected(i, "dead-lettered earlier", {}) for i in dead})
+        return found
 
 
-def build_result(
-    assessment: Assessment,
-    heuristic: HeuristicOutcome,
-    statistical: StatisticalOutcome | None,
-    episode_ids: list[str],
-) -> AnalysisResult:
-    reading = assessment.reading
-    return AnalysisResult.model_construct(
-        id=reading.entry_id,
-        source_entry_id=reading.entry_id,
-        timestamp=reading.timestamp,
-        day=day_bucket(reading.timestamp),
-        raw_data=reading.raw,
-        unknown_sensors=list(reading.unknown),
-        heuristic=heuristic.block,
-        statistical=statistical.statistical if statistical else None,
-        ml=statistical.ml if statistical else None,
-        final_status=assessment.final_status,
-        severity_level=assessment.severity,
-        overall_confidence=assessment.confidence,
-        anomalous_sensors=list(assessment.anomalous_sensors),
-        episode_ids=episode_ids,
-        analyzed_at=datetime.now(UTC),
-    )
+def _placeholder(entry_id: str) -> AnalysisResult:
+    return AnalysisResult.model_construct(id=entry_id)
 
 
-def result_json(result: AnalysisResult) -> bytes:
-    return orjson.dumps(result.model_dump(mode="json"))
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,13 +1,14 @@
 """Evaluation of tiers 1 and 2 on labelled data: stream a CSV in time order and score the flags.
 
-Every row is scored, decided and learned in micro-batches exactly as the worker does (in-process
-window and model, so no Redis is needed). Training follows the tier's schedule in *reading* time:
-the first model once ``STAT_IF_MIN_TRAINING_ROWS`` protected rows exist, then again every
-``STAT_IF_RETRAIN_INTERVAL_S`` or ``STAT_IF_RETRAIN_AFTER_ROWS`` rows. ``--fit-rows N`` (or
+Every row is folded in micro-batches exactly as the worker does (the same fold: tiers, alarm step,
+learning and retraining; in-process, so no Redis is needed), with entry ids taken from the reading
+times. Training follows the fold's schedule: the first model once ``STAT_IF_MIN_TRAINING_ROWS``
+protected rows exist, then every ``STAT_IF_RETRAIN_AFTER_ROWS`` rows or
+``STAT_IF_RETRAIN_INTERVAL_S`` of reading time. ``--fit-rows N`` (or
 ``--fit FILE``) instead learns from N leading rows (or a separate file) first, trains once on them,
 and evaluates the rest.
 
-A row is predicted anomalous when the decision's final status is ``anomaly``. Reported per row:
+A row is predicted anomalous when its final status is ``anomaly`` (an alarm counted it). Reported per row:
 precision, recall, F1, false-alarm rate (flagged normal rows / normal rows) and missed-alarm rate
 (unflagged anomalous rows / anomalous rows); per anomaly kind (when the CSV has a kind column,
 e.g. the simulator's ``anomaly_kind``): row recall and the share of events (runs of consecutive
@@ -27,12 +28,12 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from analyzer.analysis.decision import decide
+from analyzer.analysis.fold import Folder
 from analyzer.catalog.index import SensorIndex
 from analyzer.reading import Reading, parse_timestamp
-from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 from schemas.catalog import SensorCatalog, SensorSpec
+from schemas.results import AnalysisResult
 
 KIND_COLUMNS = ("anomaly_kind", "kind")
 
@@ -122,64 +123,55 @@ async def run_stream(
     fit: LabelledData | None = None,
     batch: int = 64,
 ) -> Predictions:
-    """Score ``data`` in time order as the worker would; learn from ``fit`` first when given."""
-    tier = await StatisticalTier.in_memory(index, settings)
-    heuristic = HeuristicTier(index)
-    slots = np.array([index.position.get(n, -1) for n in data.names])
+    """Fold ``data`` in time order exactly as the worker does (tiers, alarms, retraining as the
+    fold reaches its training points), in process; learn from ``fit`` first when given."""
+    folder = Folder(index, StatisticalTier(index, settings))
+    state = folder.new_state()
     out = Predictions(
         np.zeros(len(data.times), bool),
         [""] * len(data.times),
         np.full(len(data.times), np.nan),
         np.zeros(len(data.times)),
     )
-    last_train_t = -math.inf
-    learned_at_train = 0
+    # Entry ids follow reading time; evaluated rows come after the fit rows, shifted if they overlap.
+    shift_ms = 0
+    if fit is not None and len(fit.times) and len(data.times) and data.times[0] <= fit.times[-1]:
+        shift_ms = int((fit.times[-1] - data.times[0]) * 1000) + settings.bucket_s * 1000
 
-    def readings(source: LabelledData, start: int, stop: int) -> list[Reading]:
+    def readings(source: LabelledData, start: int, stop: int, offset_ms: int, seq0: int) -> list[Reading]:
         cols = np.array([index.position.get(n, -1) for n in source.names])
         rows = []
         for k in range(start, stop):
             values = np.full(len(index), np.nan)
             values[cols[cols >= 0]] = source.values[k][cols >= 0]
             t = float(source.times[k])
-            rows.append(Reading(f"{int(t * 1000)}-{k}", datetime.fromtimestamp(t, UTC), values, {}, ()))
+            entry_id = f"{int(t * 1000) + offset_ms}-{seq0 + k}"
+            rows.append(Reading(entry_id, datetime.fromtimestamp(t, UTC), values, {}, ()))
         return rows
 
-    async def maybe_train(now: float, force: bool = False) -> None:
-        nonlocal last_train_t, learned_at_train
-        learned = tier.mirror.learned
-        if learned < settings.if_min_training_rows:
-            return
-        due = force or tier.model is None or now - last_train_t >= settings.if_retrain_interval_s
-        due = due or learned - learned_at_train >= settings.if_retrain_after_rows
-        if due and (model := await tier.train()) is not None:
+    async def fold(chunk: list[Reading]) -> list[AnalysisResult]:
+        nonlocal state
+        outcome = await folder.fold_readings(state, chunk)
+        state = outcome.state
+        for model in outcome.models:
             out.models_trained += 1
             out.training_s.append(model.training_s)
-            last_train_t, learned_at_train = now, learned
+        return outcome.results
 
     if fit is not None:
         for start in range(0, len(fit.times), batch):
-            chunk = readings(fit, start, min(start + batch, len(fit.times)))
-            scored = await tier.score(chunk)
-            h = heuristic.evaluate(chunk)
-            await tier.learn(chunk, [decide(r, x, index, s) for r, x, s in zip(chunk, h, scored, strict=True)])
-        await maybe_train(float(fit.times[-1]), force=True)
-    del slots
+            await fold(readings(fit, start, min(start + batch, len(fit.times)), 0, 0))
+    seq0 = len(fit.times) if fit is not None else 0
     for start in range(0, len(data.times), batch):
         stop = min(start + batch, len(data.times))
-        chunk = readings(data, start, stop)
-        scored = await tier.score(chunk)
-        h = heuristic.evaluate(chunk)
-        assessments = [decide(r, x, index, s) for r, x, s in zip(chunk, h, scored, strict=True)]
-        await tier.learn(chunk, assessments)
-        for k, (a, s) in enumerate(zip(assessments, scored, strict=True)):
-            out.status[start + k] = a.final_status == "anomaly"
-            out.severity[start + k] = a.severity.value if a.severity else ""
-            out.if_score[start + k] = s.ml_score
-            out.max_abs_z[start + k] = s.max_abs_z
-        if fit is None:
-            await maybe_train(float(data.times[stop - 1]))
-    await tier.close()
+        results = await fold(readings(data, start, stop, shift_ms, seq0))
+        for k, result in enumerate(results):
+            out.status[start + k] = result.final_status == "anomaly"
+            out.severity[start + k] = result.severity_level.value if result.severity_level else ""
+            ml = result.ml
+            out.if_score[start + k] = ml.results.score if ml is not None and ml.results.status != "no_model" else np.nan
+            z = result.statistical.z_scores.values() if result.statistical is not None else ()
+            out.max_abs_z[start + k] = max((abs(v) for v in z), default=0.0)
     return out
 
 

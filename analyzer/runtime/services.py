@@ -6,13 +6,19 @@ point it at their own Redis and store by passing other settings. Nothing is buil
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis
 
-from analyzer.alarms.episodes import EpisodeTracker
+from analyzer.alarms.projection import AlarmProjector
+from analyzer.alarms.service import AlarmService
+from analyzer.analysis.fold import Folder
 from analyzer.analysis.pipeline import Pipeline
+from analyzer.analysis.shared_state import SharedFold
 from analyzer.catalog import load_catalog
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
@@ -22,9 +28,11 @@ from analyzer.settings import Settings
 from analyzer.store.factory import open_store
 from analyzer.store.protocol import Store
 
+log = logging.getLogger(__name__)
+
 
 def connect_redis(settings: Settings, *, token_source: AsyncTokenSource | None = None) -> Redis:
-    """A Redis client that returns ``str`` (tier 2 derives its binary pool from it).
+    """A Redis client that returns ``str`` (:func:`binary_client` derives a binary one from it).
 
     With ``REDIS_ENTRA_AUTH`` it authenticates with the identity's Entra ID token
     (:mod:`analyzer.runtime.redis_auth`); the caller closes the credential with :func:`close_redis`.
@@ -47,35 +55,64 @@ async def close_redis(redis: Redis) -> None:
         await provider.close()
 
 
+def binary_client(redis: Redis) -> Redis:
+    """A second client on the same server whose replies are bytes (the fold's state is binary)."""
+    pool = redis.connection_pool
+    binary_pool = ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "decode_responses": False}
+    )
+    return Redis(connection_pool=binary_pool)
+
+
 @dataclass
 class Services:
     settings: Settings
     redis: Redis
+    binary: Redis
     keys: RedisKeys
     index: SensorIndex
     store: Store
-    episodes: EpisodeTracker
     pipeline: Pipeline
+    alarms: AlarmService
+    projector: AlarmProjector
     lander: Lander
 
     async def close(self) -> None:
-        if self.pipeline.statistical is not None:
-            await self.pipeline.statistical.close()
         await self.store.close()
+        await self.binary.aclose()
         await close_redis(self.redis)
+
+    async def maintain(self, stop: asyncio.Event, *, every_s: float = 60.0) -> None:
+        """Background upkeep of one process: after a Redis that lost its data, restore the open
+        alarms from the store; then write alarm records a stopped writer left unwritten."""
+        restored = False
+        while not stop.is_set():
+            try:
+                if not restored:
+                    await self.projector.restore()
+                    restored = True
+                await self.projector.repair()
+            except Exception as error:  # upkeep must not take the process down; the next round retries
+                log.warning("alarm upkeep failed (%s: %s); retrying in %.0f s", type(error).__name__, error, every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
 async def open_services(settings: Settings, *, statistical: bool | None = None) -> Services:
     index = SensorIndex.from_catalog(load_catalog(settings.sensor_catalog))
     redis = connect_redis(settings)
+    binary = binary_client(redis)
     keys = RedisKeys(settings.stream_key)
     store = await open_store(settings)
-    episodes = EpisodeTracker(store, redis, keys)
     tier2 = None
     if settings.tier2_enabled if statistical is None else statistical:
-        from analyzer.tiers.statistical import StatisticalTier
+        from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 
-        tier2 = await StatisticalTier.create(redis, keys, index)
-    pipeline = Pipeline(index, store, episodes, tier2, max_payload_bytes=settings.max_payload_bytes)
+        tier2 = StatisticalTier(index, StatisticalSettings(), window_s=settings.window_s)
+    folder = Folder(index, tier2, max_payload_bytes=settings.max_payload_bytes)
+    projector = AlarmProjector(store, redis, keys)
+    shared = SharedFold(binary, keys, folder, window_s=settings.window_s)
+    pipeline = Pipeline(folder, store, redis, keys, shared, projector)
+    alarms = AlarmService(redis, keys, store, projector)
     lander = Lander(redis, keys, index, settings)
-    return Services(settings, redis, keys, index, store, episodes, pipeline, lander)
+    return Services(settings, redis, binary, keys, index, store, pipeline, alarms, projector, lander)

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from analyzer.analysis.pipeline import Pipeline
 from analyzer.keys import RedisKeys
-from analyzer.runtime.dead_letter import dead_letter, dead_lettered_ids
+from analyzer.runtime.dead_letter import dead_lettered_ids
 from analyzer.store.protocol import Store
 from schemas.api import SweepResponse
 
@@ -37,7 +37,7 @@ async def sweep(
     chunk: int = 500,
 ) -> SweepResponse:
     """Analyse what the window holds without a result; returns what was scanned and done."""
-    lock, token = f"{keys.stream}:sweep:lock", secrets.token_hex(8)
+    lock, token = keys.sweep_lock, secrets.token_hex(8)
     if not await redis.set(lock, token, nx=True, px=LOCK_TTL_MS):
         log.info("another sweep holds %s; skipping", lock)
         return SweepResponse(scanned=0, analysed=0, already_done=0, dead_lettered=0)
@@ -54,8 +54,7 @@ async def sweep(
             ids = [entry_id for entry_id, _ in entries]
             done = await store.existing_result_ids(ids) | await dead_lettered_ids(redis, keys, ids)
             missing = [(i, f) for i, f in entries if i not in done]
-            outcome = await pipeline.analyze_entries(missing)
-            await dead_letter(redis, keys, [(r.entry_id, r.reason, r.fields) for r in outcome.rejected])
+            outcome = await pipeline.analyze_entries(missing)  # dead-letters what it cannot analyse
             totals["scanned"] += len(entries)
             totals["already_done"] += len(entries) - len(missing)
             totals["analysed"] += len(outcome.results)

@@ -5,29 +5,14 @@ so ordering ignores UTC offsets); queries page newest first by ``ORDER BY c.t_us
 (needs the composite index in :data:`INDEXING_POLICY`) through the SDK's continuation tokens,
 wrapped and signed by :mod:`analyzer.store._paging`. Time ranges are half-open.
 
-Moves are never transactional across partitions, so each move starts with a *commit point*: a
-conditional (If-Match) replace of the current document that marks it, carrying the full new state.
+Alarm records never move between partitions: a record's ``severity_level`` is its alarm's fixed
+priority. ``put_alarms`` keeps the highest ``revision`` (a conditional replace on the etag of the
+last read or write; a late writer's older revision is dropped, and a record resolved meanwhile is
+not brought back). ``close_alarm`` upserts the resolved record, then deletes the open one; a crash
+in between leaves both, and repeating the call (or the projector's reconciliation) completes it.
 
-* Severity change (partition ``A`` -> ``B``): mark ``A`` with ``moving_to=B`` (If-Match the caller's
-  etag: this is where concurrent updaters get :class:`ConflictError`), create the episode in ``B``,
-  delete ``A``.
-* Resolve: mark the open document with ``resolving`` (resolver, time, note), upsert the resolved
-  record, delete the open document.
-
-Any reader that meets a marked document completes the move before answering (creating the target
-is idempotent: 409 means done), so a crash at any point leaves either the old state or a marked
-state that the next read or retry completes; readers of open episodes never return a document that
-is being resolved, and never return an episode twice. If a reader stalls between reading a marker
-and creating its target while other replicas finish the move *and* move the episode again, two
-open copies can exist briefly; every read by id repairs that by keeping the copy with the higher
-``count``.
-
-An episode's etag is ``"{severity}|{cosmos etag}"``: the severity tells ``replace_episode`` which
-partition the caller read, so updates are point operations. ``get_episode`` and ``get_result`` are
-single-request cross-partition queries by id (the caller knows neither partition key).
-
-Write cost per analysed entry (measured in ``bench/store_cost.py``): one upsert per result; an
-episode update adds one query and one replace (three writes instead of one on a severity change).
+Write cost per analysed entry (measured in ``bench/store_cost.py``): one upsert per result; a
+changed alarm adds one replace per batch (a read first when this process has not written it yet).
 """
 
 from __future__ import annotations
@@ -36,7 +21,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -59,20 +44,20 @@ from analyzer.store.containers import (
     ContainerSpec,
 )
 from analyzer.store.protocol import (
+    AlarmQuery,
     AlreadyExistsError,
     ConflictError,
-    EpisodeQuery,
     InvalidContinuationError,
     ModificationQuery,
     NotFoundError,
     ResolvedQuery,
     ResultQuery,
     StoreError,
-    Versioned,
 )
-from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
+from schemas.alarms import AlarmRecord, ResolvedAlarm
+from schemas.anomalies import ModifiedValue
 from schemas.api import Page
-from schemas.results import AnalysisResult
+from schemas.results import AnalysisResult, Severity
 
 if TYPE_CHECKING:
     from analyzer.settings import Settings
@@ -80,9 +65,7 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
-_MOVING = "moving_to"
-_RESOLVING = "resolving"
-_INTERNAL = frozenset({SORT_FIELD, _MOVING, _RESOLVING, "ttl"})
+_INTERNAL = frozenset({SORT_FIELD, "ttl"})
 
 #: Every container: consistent indexing of everything, plus the composite index that the
 #: newest-first ``ORDER BY c.t_us DESC, c.id DESC`` of every query needs. Terraform must declare
@@ -99,8 +82,6 @@ INDEXING_POLICY: Final[dict[str, Any]] = {
 
 #: Concurrent upserts per ``put_results`` call.
 PUT_CONCURRENCY: Final = 16
-#: A page query re-runs at most this often after completing interrupted moves it met.
-_SETTLE_ROUNDS = 8
 
 
 def _strip(doc: dict[str, Any]) -> dict[str, Any]:
@@ -112,25 +93,6 @@ def _doc(model: BaseModel, sort_time: datetime, **extra: Any) -> dict[str, Any]:
     body[SORT_FIELD] = to_micros(sort_time)
     body.update(extra)
     return body
-
-
-def _pack(severity: str, etag: str) -> str:
-    return f"{severity}|{etag}"
-
-
-def _unpack(etag: str) -> tuple[str, str]:
-    severity, sep, cosmos_etag = etag.partition("|")
-    if not sep or not cosmos_etag:
-        raise ConflictError(f"replace_episode on {UNRESOLVED_ANOMALIES.name}: etag {etag!r} was not issued here")
-    return severity, cosmos_etag
-
-
-def _is_marked(doc: dict[str, Any]) -> bool:
-    return bool(doc.get(_MOVING) or doc.get(_RESOLVING))
-
-
-def _newest(docs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    return max(docs, key=lambda d: (d.get("count", 0), d.get("_ts", 0), d.get("_etag", "")))
 
 
 class CosmosStore:
@@ -150,7 +112,9 @@ class CosmosStore:
         self._codec = codec
         self.database_name = database.id
         self.results = database.get_container_client(ANOMALY_RESULTS.name)
-        self.open_episodes = database.get_container_client(UNRESOLVED_ANOMALIES.name)
+        self.open_alarms = database.get_container_client(UNRESOLVED_ANOMALIES.name)
+        #: Alarm id -> (revision, etag) of this process's last read or write (saves a read per update).
+        self._alarm_etags: dict[str, tuple[int, str]] = {}
         self.resolved = database.get_container_client(RESOLVED_ANOMALIES.name)
         self.modifications = database.get_container_client(MODIFIED_VALUES.name)
         #: Tests set this to simulate a crash at a named point (see :mod:`analyzer.store._faults`).
@@ -219,7 +183,7 @@ class CosmosStore:
             await self._credential.close()
 
     async def ping(self) -> None:
-        for container in (self.results, self.open_episodes, self.resolved, self.modifications):
+        for container in (self.results, self.open_alarms, self.resolved, self.modifications):
             await _retry.call("ping", container.id, container.read)
 
     def _fault(self, point: str) -> None:
@@ -274,252 +238,126 @@ class CosmosStore:
 
     # -- unresolved_anomalies --------------------------------------------------------------
 
-    async def _episode_docs(self, operation: str, episode_id: str) -> list[dict[str, Any]]:
-        return await self._query_all(
-            operation, self.open_episodes, "SELECT * FROM c WHERE c.id = @id", {"@id": episode_id}
-        )
+    async def put_alarms(self, records: Sequence[AlarmRecord]) -> None:
+        latest = list({r.id: r for r in sorted(records, key=lambda r: r.revision)}.values())
+        gate = asyncio.Semaphore(PUT_CONCURRENCY)
 
-    async def get_episode(self, episode_id: str) -> Versioned[Episode] | None:
-        current = await self._settle("get_episode", await self._episode_docs("get_episode", episode_id))
-        return _versioned(current) if current is not None else None
+        async def put(record: AlarmRecord) -> None:
+            async with gate:
+                await self._put_alarm(record)
 
-    async def find_open_episode(self, condition_key: str) -> Versioned[Episode] | None:
-        docs = await self._query_all(
-            "find_open_episode",
-            self.open_episodes,
-            "SELECT * FROM c WHERE c.condition_key = @key",
-            {"@key": condition_key},
-        )
-        by_id: dict[str, list[dict[str, Any]]] = {}
-        for doc in docs:
-            by_id.setdefault(doc["id"], []).append(doc)
-        settled = [await self._settle("find_open_episode", group) for group in by_id.values()]
-        open_docs = [doc for doc in settled if doc is not None]
-        if not open_docs:
-            return None
-        return _versioned(max(open_docs, key=lambda d: (d[SORT_FIELD], d["opened_at"], d["id"])))
+        await _gather(put(record) for record in latest)
 
-    async def create_episode(self, episode: Episode) -> Versioned[Episode]:
-        body = _doc(episode, episode.last_seen)
-        created = await _retry.call(
-            "create_episode", self.open_episodes.id, lambda: self.open_episodes.create_item(body), idempotent=False
-        )
-        return Versioned(episode, _pack(episode.severity_level.value, created["_etag"]))
-
-    async def replace_episode(self, episode: Episode, etag: str) -> Versioned[Episode]:
-        container = self.open_episodes
-        old_severity, cosmos_etag = _unpack(etag)
-        new_severity = episode.severity_level.value
-        if old_severity == new_severity:
-            body = _doc(episode, episode.last_seen)
-            replaced = await self._conditional(
-                "replace_episode",
-                episode.id,
-                lambda: container.replace_item(
-                    episode.id, body, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified
-                ),
-            )
-            return Versioned(episode, _pack(new_severity, replaced["_etag"]))
-        # The commit point: the old copy, marked and carrying the new state, If-Match the caller's etag.
-        marker = _doc(episode, episode.last_seen, severity_level=old_severity, **{_MOVING: new_severity})
-        marked = await self._conditional(
-            "replace_episode",
-            episode.id,
-            lambda: container.replace_item(
-                episode.id, marker, etag=cosmos_etag, match_condition=MatchConditions.IfNotModified
-            ),
-        )
-        self._fault(_faults.MOVE_MARKED)
-        target = await self._complete_move(marked)
-        return Versioned(Episode.model_validate(_strip(target)), _pack(new_severity, target["_etag"]))
-
-    async def _conditional(
-        self, operation: str, episode_id: str, fn: Callable[[], Awaitable[dict[str, Any]]]
-    ) -> dict[str, Any]:
-        """An If-Match write: 412 -> conflict; 404 -> conflict if the episode moved, else not found."""
-        try:
-            return await _retry.call(operation, self.open_episodes.id, fn, idempotent=False)
-        except NotFoundError:
-            if await self.get_episode(episode_id) is not None:
-                raise ConflictError(
-                    f"{operation} on {self.open_episodes.id}: episode {episode_id!r} moved since read"
-                ) from None
-            raise NotFoundError(f"{operation} on {self.open_episodes.id}: no open episode {episode_id!r}") from None
-
-    async def _complete_move(self, marker: dict[str, Any]) -> dict[str, Any]:
-        """Create the marked episode in its new partition (idempotent), then delete the marker."""
-        container = self.open_episodes
-        target = {**_strip(marker), SORT_FIELD: marker[SORT_FIELD], "severity_level": marker[_MOVING]}
-        try:
-            created: dict[str, Any] = await _retry.call(
-                "move_episode", container.id, lambda: container.create_item(target), idempotent=False
-            )
-        except AlreadyExistsError:
-            # Done by another reader's roll-forward, or a stale marker left in the target partition.
+    async def _put_alarm(self, record: AlarmRecord) -> None:
+        """Upsert unless the stored revision is the same or newer; a point write in the common case
+        (the etag of this process's last write is remembered), a read first otherwise."""
+        container, body = self.open_alarms, _doc(record, record.last_seen)
+        for _ in range(8):
+            known = self._alarm_etags.get(record.id)
             try:
-                created = await self._adopt_target(container, target, marker)
-            except NotFoundError as error:
-                # The copy in the target partition went away meanwhile: another replica moved it on.
-                raise ConflictError(
-                    f"move_episode on {container.id}: episode {target['id']!r} moved concurrently"
-                ) from error
-        self._fault(_faults.MOVE_CREATED)
-        await self._delete_if_unchanged("move_episode", marker)
-        return created
+                if known is None:
+                    try:
+                        stored: dict[str, Any] = await _retry.call(
+                            "put_alarms",
+                            container.id,
+                            lambda: container.read_item(record.id, partition_key=record.severity_level.value),
+                        )
+                    except NotFoundError:
+                        if await self._resolved_doc(record.id) is not None:
+                            return  # resolved meanwhile: a late write must not bring it back
+                        created = await _retry.call(
+                            "put_alarms", container.id, lambda: container.create_item(body), idempotent=False
+                        )
+                        self._remember(record.id, record.revision, created["_etag"])
+                        return
+                    known = (int(stored.get("revision", 0)), stored["_etag"])
+                    self._remember(record.id, *known)
+                revision, etag = known
+                if revision >= record.revision:
+                    return
+                replace = functools.partial(
+                    container.replace_item, record.id, body, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+                written = await _retry.call("put_alarms", container.id, replace, idempotent=False)
+                self._remember(record.id, record.revision, written["_etag"])
+                return
+            except (ConflictError, AlreadyExistsError, NotFoundError):
+                # Written by another replica since (412/409), or closed (404): look again.
+                self._alarm_etags.pop(record.id, None)
+        raise ConflictError(f"put_alarms on {container.id}: record {record.id!r} keeps changing")
 
-    async def _adopt_target(
-        self, container: ContainerProxy, target: dict[str, Any], marker: dict[str, Any]
-    ) -> dict[str, Any]:
-        existing: dict[str, Any] = await _retry.call(
-            "move_episode",
-            container.id,
-            lambda: container.read_item(target["id"], partition_key=target["severity_level"]),
-        )
-        if not (_is_marked(existing) and existing.get(_MOVING) != marker["severity_level"]):
-            return existing
-        replaced: dict[str, Any] = await _retry.call(
-            "move_episode",
-            container.id,
-            lambda: container.replace_item(
-                target["id"], target, etag=existing["_etag"], match_condition=MatchConditions.IfNotModified
-            ),
-            idempotent=False,
-        )
-        return replaced
+    def _remember(self, alarm_id: str, revision: int, etag: str) -> None:
+        if len(self._alarm_etags) > 10_000:
+            self._alarm_etags.clear()
+        self._alarm_etags[alarm_id] = (revision, etag)
 
-    async def _delete_if_unchanged(self, operation: str, doc: dict[str, Any]) -> None:
-        container = self.open_episodes
-        # NotFound: someone else completed this step; Conflict: the copy changed, it is theirs now.
-        with contextlib.suppress(NotFoundError, ConflictError):
-            await _retry.call(
-                operation,
-                container.id,
-                lambda: container.delete_item(
-                    doc["id"],
-                    partition_key=doc["severity_level"],
-                    etag=doc["_etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                ),
-            )
+    async def get_alarm(self, alarm_id: str, severity: Severity | None = None) -> AlarmRecord | None:
+        container = self.open_alarms
+        if severity is not None:
+            try:
+                doc = await _retry.call(
+                    "get_alarm", container.id, lambda: container.read_item(alarm_id, partition_key=severity.value)
+                )
+            except NotFoundError:
+                return None
+            return AlarmRecord.model_validate(_strip(doc))
+        docs = await self._query_all("get_alarm", container, "SELECT * FROM c WHERE c.id = @id", {"@id": alarm_id})
+        return AlarmRecord.model_validate(_strip(docs[0])) if docs else None
 
-    async def _settle(self, operation: str, docs: list[dict[str, Any]], depth: int = 0) -> dict[str, Any] | None:
-        """The current open copy of one episode among ``docs`` (all copies of one id), after
-        completing any interrupted move; ``None`` if it is being resolved or does not exist."""
-        if not docs:
-            return None
-        resolving = [doc for doc in docs if doc.get(_RESOLVING)]
-        if resolving:
-            await self._complete_resolve(resolving[0], docs)
-            return None
-        plain = [doc for doc in docs if not _is_marked(doc)]
-        if plain:
-            current = _newest(plain)
-            for stale in docs:
-                if stale is not current:
-                    await self._delete_if_unchanged(operation, stale)
-            return current
-        if depth >= _SETTLE_ROUNDS:
-            # Other replicas keep moving it: a conflict like any other, the caller re-reads later.
-            raise ConflictError(f"{operation} on {self.open_episodes.id}: episode {docs[0]['id']!r} keeps moving")
-        if depth:
-            await asyncio.sleep(0.005 * depth)  # let the replica that is moving it finish
-        await self._complete_move(max(docs, key=lambda d: d.get("_ts", 0)))
-        return await self._settle(operation, await self._episode_docs(operation, docs[0]["id"]), depth + 1)
-
-    async def query_episodes(self, query: EpisodeQuery) -> Page[Episode]:
+    async def query_alarms(self, query: AlarmQuery) -> Page[AlarmRecord]:
         where, params = _time_filters(query)
         if query.sensor is not None:
             where.append("ARRAY_CONTAINS(c.sensors, @sensor)")
             params["@sensor"] = query.sensor
-        if query.severity is not None:
-            where.append("c.severity_level = @severity")
-            params["@severity"] = query.severity.value
-        if query.state is not None:
-            where.append("c.state = @state")
-            params["@state"] = query.state
-        if query.tier is not None:
-            where.append("c.tier = @tier")
-            params["@tier"] = query.tier
-        for _ in range(_SETTLE_ROUNDS):
-            docs, token = await self._page("query_episodes", self.open_episodes, query, where, params)
-            marked = [doc for doc in docs if _is_marked(doc)]
-            if not marked:
-                break
-            # An interrupted move or resolve: complete it, then read the page again.
-            for doc in marked:
-                await self._settle("query_episodes", await self._episode_docs("query_episodes", doc["id"]))
-        else:
-            docs = [doc for doc in docs if not _is_marked(doc)]
-        unique: dict[str, dict[str, Any]] = {}
-        for doc in docs:
-            if doc["id"] not in unique or _newest([unique[doc["id"]], doc]) is doc:
-                unique[doc["id"]] = doc
-        return Page[Episode](items=[Episode.model_validate(_strip(d)) for d in unique.values()], continuation=token)
+        for name, value in (
+            ("severity_level", query.severity.value if query.severity else None),
+            ("state", query.state.value if query.state else None),
+            ("kind", query.kind.value if query.kind else None),
+            ("tier", query.tier),
+        ):
+            if value is not None:
+                where.append(f"c.{name} = @{name}")
+                params[f"@{name}"] = value
+        docs, token = await self._page("query_alarms", self.open_alarms, query, where, params)
+        return Page[AlarmRecord](items=[AlarmRecord.model_validate(_strip(d)) for d in docs], continuation=token)
 
     # -- resolved_anomalies ----------------------------------------------------------------
 
-    async def resolve_episode(
-        self, episode_id: str, resolved_by: str, note: str, resolved_at: datetime
-    ) -> ResolvedAnomaly:
-        container = self.open_episodes
-        for _ in range(10):
-            current = await self._settle("resolve_episode", await self._episode_docs("resolve_episode", episode_id))
-            if current is None:
-                done = await self._resolved_doc(episode_id)
-                if done is None:
-                    raise NotFoundError(f"resolve_episode on {container.id}: no episode {episode_id!r}")
-                return ResolvedAnomaly.model_validate(_strip(done))
-            marker = {
-                **current,
-                _RESOLVING: {
-                    "resolved_by": resolved_by,
-                    "resolution_note": note,
-                    "resolved_at": resolved_at.isoformat(),
-                },
-            }
-            marker = {k: v for k, v in marker.items() if not k.startswith("_")}
-            write = functools.partial(
-                container.replace_item,
-                episode_id,
-                marker,
-                etag=current["_etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-            try:
-                marked = await _retry.call("resolve_episode", container.id, write, idempotent=False)
-            except (ConflictError, NotFoundError):
-                continue  # updated or moved since read: read again
-            self._fault(_faults.RESOLVE_MARKED)
-            return await self._complete_resolve(marked, [marked])
-        raise ConflictError(f"resolve_episode on {container.id}: episode {episode_id!r} keeps changing")
-
-    async def _complete_resolve(self, marker: dict[str, Any], copies: list[dict[str, Any]]) -> ResolvedAnomaly:
-        """Write the resolved record (idempotent upsert), then delete every open copy."""
-        resolved = ResolvedAnomaly.model_validate({**_strip(marker), **marker[_RESOLVING]})
+    async def close_alarm(self, resolved: ResolvedAlarm) -> None:
+        """Write the resolved record (idempotent upsert), then delete the open one."""
         body = _doc(resolved, resolved.resolved_at)
-        await _retry.call("resolve_episode", self.resolved.id, lambda: self.resolved.upsert_item(body))
+        await _retry.call("close_alarm", self.resolved.id, lambda: self.resolved.upsert_item(body))
         self._fault(_faults.RESOLVE_WRITTEN)
-        for copy in copies:
-            await self._delete_if_unchanged("resolve_episode", copy)
-        return resolved
+        container = self.open_alarms
+        with contextlib.suppress(NotFoundError):
+            await _retry.call(
+                "close_alarm",
+                container.id,
+                lambda: container.delete_item(resolved.id, partition_key=resolved.severity_level.value),
+            )
+        self._alarm_etags.pop(resolved.id, None)
 
-    async def _resolved_doc(self, episode_id: str) -> dict[str, Any] | None:
+    async def reopen_alarm(self, record: AlarmRecord, resolved_by: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            await _retry.call(
+                "reopen_alarm",
+                self.resolved.id,
+                lambda: self.resolved.delete_item(record.id, partition_key=resolved_by),
+            )
+        self._alarm_etags.pop(record.id, None)
+        await self._put_alarm(record)
+
+    async def _resolved_doc(self, alarm_id: str) -> dict[str, Any] | None:
         docs = await self._query_all(
-            "get_resolved", self.resolved, "SELECT * FROM c WHERE c.id = @id", {"@id": episode_id}
+            "get_resolved", self.resolved, "SELECT * FROM c WHERE c.id = @id", {"@id": alarm_id}
         )
         return docs[0] if docs else None
 
-    async def get_resolved(self, episode_id: str) -> ResolvedAnomaly | None:
-        doc = await self._resolved_doc(episode_id)
-        if doc is None:
-            # A resolve interrupted before its record was written: complete it first.
-            copies = await self._episode_docs("get_resolved", episode_id)
-            if any(copy.get(_RESOLVING) for copy in copies):
-                await self._settle("get_resolved", copies)
-                doc = await self._resolved_doc(episode_id)
-        return ResolvedAnomaly.model_validate(_strip(doc)) if doc is not None else None
+    async def get_resolved(self, alarm_id: str) -> ResolvedAlarm | None:
+        doc = await self._resolved_doc(alarm_id)
+        return ResolvedAlarm.model_validate(_strip(doc)) if doc is not None else None
 
-    async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAnomaly]:
+    async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAlarm]:
         where, params = _time_filters(query)
         if query.sensor is not None:
             where.append("ARRAY_CONTAINS(c.sensors, @sensor)")
@@ -531,9 +369,7 @@ class CosmosStore:
             where.append("c.resolved_by = @resolved_by")
             params["@resolved_by"] = query.resolved_by
         docs, token = await self._page("query_resolved", self.resolved, query, where, params)
-        return Page[ResolvedAnomaly](
-            items=[ResolvedAnomaly.model_validate(_strip(d)) for d in docs], continuation=token
-        )
+        return Page[ResolvedAlarm](items=[ResolvedAlarm.model_validate(_strip(d)) for d in docs], continuation=token)
 
     # -- modified_values -------------------------------------------------------------------
 
@@ -567,7 +403,7 @@ class CosmosStore:
         self,
         operation: str,
         container: ContainerProxy,
-        query: ResultQuery | EpisodeQuery | ResolvedQuery | ModificationQuery,
+        query: ResultQuery | AlarmQuery | ResolvedQuery | ModificationQuery,
         where: list[str],
         params: dict[str, Any],
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -601,7 +437,7 @@ class CosmosStore:
 
 
 def _time_filters(
-    query: ResultQuery | EpisodeQuery | ResolvedQuery | ModificationQuery,
+    query: ResultQuery | AlarmQuery | ResolvedQuery | ModificationQuery,
 ) -> tuple[list[str], dict[str, Any]]:
     where: list[str] = []
     params: dict[str, Any] = {}
@@ -612,10 +448,6 @@ def _time_filters(
         where.append(f"c.{SORT_FIELD} < @end")
         params["@end"] = to_micros(query.end)
     return where, params
-
-
-def _versioned(doc: dict[str, Any]) -> Versioned[Episode]:
-    return Versioned(Episode.model_validate(_strip(doc)), _pack(doc["severity_level"], doc["_etag"]))
 
 
 async def _create_container(database: DatabaseProxy, spec: ContainerSpec) -> None:

@@ -6,13 +6,12 @@ Implementations: :mod:`analyzer.store.sqlite` (local default) and :mod:`analyzer
 Semantics every implementation keeps:
 
 * ``put_results`` is an idempotent upsert keyed by ``AnalysisResult.id`` (the stream entry id).
-* Episodes carry an opaque ``etag``; ``replace_episode`` succeeds only if the stored etag still
-  matches (optimistic concurrency) and raises :class:`ConflictError` otherwise. A change of
-  ``severity_level`` moves the episode between partitions; readers never see it twice. Under heavy
-  concurrent moves a read may also raise :class:`ConflictError`: read again.
-* ``resolve_episode`` moves an episode from ``unresolved_anomalies`` to ``resolved_anomalies``.
-  Calling it again after a crash completes the move; calling it on an already resolved episode
-  returns the resolved record (idempotent).
+* Alarm records are written by their owner (``analyzer/alarms``), which keeps the live copy in
+  Redis: ``put_alarms`` upserts each record unless the store already holds the same or a newer
+  ``revision`` (a late writer never rolls a record back). A record's ``severity_level`` (its
+  partition) never changes.
+* ``close_alarm`` writes the resolved record, then deletes the open one; ``reopen_alarm`` the
+  reverse. Both are idempotent, so calling again after a crash completes them.
 * Queries return newest first, one :class:`~schemas.api.Page` at a time; ``continuation`` is an
   opaque string the API hands to clients unchanged.
 """
@@ -21,12 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.anomalies import Episode, EpisodeState, ModifiedValue, ResolvedAnomaly, Tier
+from schemas.alarms import AlarmKind, AlarmRecord, AlarmState, ResolvedAlarm, Tier
+from schemas.anomalies import ModifiedValue
 from schemas.api import Page
 from schemas.results import AnalysisResult, FinalStatus, Severity
 
@@ -78,16 +77,17 @@ class ResultQuery(_Query):
     status: FinalStatus | None = None
 
 
-class EpisodeQuery(_Query):
-    """Open episodes by ``last_seen``, sensor, severity, state and tier."""
+class AlarmQuery(_Query):
+    """Open alarm records by ``last_seen``, sensor, severity, ISA state, kind and tier."""
 
     severity: Severity | None = None
-    state: EpisodeState | None = None
+    state: AlarmState | None = None
+    kind: AlarmKind | None = None
     tier: Tier | None = None
 
 
 class ResolvedQuery(_Query):
-    """Resolved episodes by ``resolved_at``, sensor, severity and resolver."""
+    """Resolved alarm records by ``resolved_at``, sensor, severity and resolver."""
 
     severity: Severity | None = None
     resolved_by: str | None = None
@@ -110,18 +110,15 @@ class Store(Protocol):
     async def query_results(self, query: ResultQuery) -> Page[AnalysisResult]: ...
 
     # unresolved_anomalies
-    async def get_episode(self, episode_id: str) -> Versioned[Episode] | None: ...
-    async def find_open_episode(self, condition_key: str) -> Versioned[Episode] | None: ...
-    async def create_episode(self, episode: Episode) -> Versioned[Episode]: ...
-    async def replace_episode(self, episode: Episode, etag: str) -> Versioned[Episode]: ...
-    async def query_episodes(self, query: EpisodeQuery) -> Page[Episode]: ...
+    async def put_alarms(self, records: Sequence[AlarmRecord]) -> None: ...
+    async def get_alarm(self, alarm_id: str, severity: Severity | None = None) -> AlarmRecord | None: ...
+    async def query_alarms(self, query: AlarmQuery) -> Page[AlarmRecord]: ...
 
     # resolved_anomalies
-    async def resolve_episode(
-        self, episode_id: str, resolved_by: str, note: str, resolved_at: datetime
-    ) -> ResolvedAnomaly: ...
-    async def get_resolved(self, episode_id: str) -> ResolvedAnomaly | None: ...
-    async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAnomaly]: ...
+    async def close_alarm(self, resolved: ResolvedAlarm) -> None: ...
+    async def reopen_alarm(self, record: AlarmRecord, resolved_by: str) -> None: ...
+    async def get_resolved(self, alarm_id: str) -> ResolvedAlarm | None: ...
+    async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAlarm]: ...
 
     # modified_values
     async def put_modification(self, record: ModifiedValue) -> None: ...

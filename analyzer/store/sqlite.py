@@ -9,9 +9,9 @@
 * Queries page newest first by keyset ``(time, id)``; the token is signed with a secret kept in
   the database file (so it survives restarts and is shared by every process using the file).
   Time ranges are half-open: ``start <= time < end``.
-* ``put_results`` is one transaction; moves (severity change, resolve) are one transaction each,
-  so a crash leaves the old state and the next attempt completes.
-* Etags are random per write; ``replace_episode`` compares them inside the write transaction.
+* ``put_results`` is one transaction; ``close_alarm`` is one transaction, so a crash leaves the
+  old state and the next attempt completes.
+* ``put_alarms`` keeps the highest ``revision`` of a record (compared inside the upsert).
 * ``synchronous=FULL``: a committed batch survives power loss, which is what lets the worker
   acknowledge a stream entry once ``put_results`` returns.
 """
@@ -21,10 +21,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,20 +38,17 @@ from analyzer.store.containers import (
     UNRESOLVED_ANOMALIES,
 )
 from analyzer.store.protocol import (
-    AlreadyExistsError,
-    ConflictError,
-    EpisodeQuery,
+    AlarmQuery,
     InvalidContinuationError,
     ModificationQuery,
-    NotFoundError,
     ResolvedQuery,
     ResultQuery,
     StoreError,
-    Versioned,
 )
-from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
+from schemas.alarms import AlarmRecord, ResolvedAlarm
+from schemas.anomalies import ModifiedValue
 from schemas.api import Page
-from schemas.results import AnalysisResult
+from schemas.results import AnalysisResult, Severity
 
 R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
@@ -85,19 +80,20 @@ CREATE INDEX IF NOT EXISTS {_RESULTS}_sensors_id ON {_RESULTS}_sensors (id);
 
 CREATE TABLE IF NOT EXISTS {_OPEN} (
     id TEXT PRIMARY KEY,
-    condition_key TEXT NOT NULL,
+    alarm_key TEXT NOT NULL,
     t INTEGER NOT NULL,
-    opened INTEGER NOT NULL,
     severity TEXT NOT NULL,
     state TEXT NOT NULL,
+    kind TEXT NOT NULL,
     tier TEXT NOT NULL,
-    etag TEXT NOT NULL,
+    revision INTEGER NOT NULL,
     doc TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS {_OPEN}_condition ON {_OPEN} (condition_key, opened);
+CREATE INDEX IF NOT EXISTS {_OPEN}_key ON {_OPEN} (alarm_key);
 CREATE INDEX IF NOT EXISTS {_OPEN}_t ON {_OPEN} (t, id);
 CREATE INDEX IF NOT EXISTS {_OPEN}_severity_t ON {_OPEN} (severity, t, id);
 CREATE INDEX IF NOT EXISTS {_OPEN}_state_t ON {_OPEN} (state, t, id);
+CREATE INDEX IF NOT EXISTS {_OPEN}_kind_t ON {_OPEN} (kind, t, id);
 CREATE INDEX IF NOT EXISTS {_OPEN}_tier_t ON {_OPEN} (tier, t, id);
 CREATE TABLE IF NOT EXISTS {_OPEN}_sensors (
     sensor TEXT NOT NULL, t INTEGER NOT NULL, id TEXT NOT NULL,
@@ -273,121 +269,92 @@ class SqliteStore:
 
     # -- unresolved_anomalies --------------------------------------------------------------
 
-    async def get_episode(self, episode_id: str) -> Versioned[Episode] | None:
-        row = await self._run(
-            "get_episode", _OPEN, self._one, f"SELECT doc, etag FROM {_OPEN} WHERE id = ?", (episode_id,)
-        )
-        return Versioned(Episode.model_validate_json(row[0]), row[1]) if row else None
+    async def put_alarms(self, records: Sequence[AlarmRecord]) -> None:
+        if records:
+            await self._run("put_alarms", _OPEN, self._put_alarms_sync, list(records))
 
-    async def find_open_episode(self, condition_key: str) -> Versioned[Episode] | None:
-        row = await self._run(
-            "find_open_episode",
-            _OPEN,
-            self._one,
-            f"SELECT doc, etag FROM {_OPEN} WHERE condition_key = ? ORDER BY opened DESC, id DESC LIMIT 1",
-            (condition_key,),
-        )
-        return Versioned(Episode.model_validate_json(row[0]), row[1]) if row else None
-
-    async def create_episode(self, episode: Episode) -> Versioned[Episode]:
-        return await self._run("create_episode", _OPEN, self._write_episode_sync, episode, None)
-
-    async def replace_episode(self, episode: Episode, etag: str) -> Versioned[Episode]:
-        return await self._run("replace_episode", _OPEN, self._write_episode_sync, episode, etag)
-
-    def _write_episode_sync(self, episode: Episode, expected_etag: str | None) -> Versioned[Episode]:
-        new_etag = uuid.uuid4().hex
-        t = to_micros(episode.last_seen)
+    def _put_alarms_sync(self, records: list[AlarmRecord]) -> None:
         with _Tx(self._db) as db:
-            row = db.execute(f"SELECT etag, severity FROM {_OPEN} WHERE id = ?", (episode.id,)).fetchone()
-            if expected_etag is None:
-                if row is not None:
-                    raise AlreadyExistsError(f"create_episode on {_OPEN}: episode {episode.id!r} exists")
-            elif row is None:
-                raise NotFoundError(f"replace_episode on {_OPEN}: no open episode {episode.id!r}")
-            elif row[0] != expected_etag:
-                raise ConflictError(f"replace_episode on {_OPEN}: episode {episode.id!r} changed since read")
-            db.execute(
-                f"INSERT OR REPLACE INTO {_OPEN} "
-                "(id, condition_key, t, opened, severity, state, tier, etag, doc) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    episode.id,
-                    episode.condition_key,
-                    t,
-                    to_micros(episode.opened_at),
-                    episode.severity_level.value,
-                    episode.state,
-                    episode.tier,
-                    new_etag,
-                    episode.model_dump_json(),
-                ),
-            )
-            self._set_sensors(db, _OPEN, episode.id, t, episode.sensors)
-            if row is not None and row[1] != episode.severity_level.value:
-                # A severity move is one UPDATE here; the points exist so the contract suite can
-                # crash both stores at the same places (a crash rolls the transaction back).
-                self._fault(_faults.MOVE_MARKED)
-                self._fault(_faults.MOVE_CREATED)
-        return Versioned(episode, new_etag)
+            for record in records:
+                if db.execute(f"SELECT 1 FROM {_RESOLVED} WHERE id = ?", (record.id,)).fetchone():
+                    continue  # resolved meanwhile: a late write must not bring it back
+                t = to_micros(record.last_seen)
+                cursor = db.execute(
+                    f"INSERT INTO {_OPEN} (id, alarm_key, t, severity, state, kind, tier, revision, doc) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET t = excluded.t, "
+                    "state = excluded.state, revision = excluded.revision, doc = excluded.doc "
+                    f"WHERE excluded.revision > {_OPEN}.revision",
+                    (
+                        record.id,
+                        record.alarm_key,
+                        t,
+                        record.severity_level.value,
+                        record.state.value,
+                        record.kind.value,
+                        record.tier,
+                        record.revision,
+                        record.model_dump_json(),
+                    ),
+                )
+                if cursor.rowcount:
+                    self._set_sensors(db, _OPEN, record.id, t, record.sensors)
 
-    async def query_episodes(self, query: EpisodeQuery) -> Page[Episode]:
+    async def get_alarm(self, alarm_id: str, severity: Severity | None = None) -> AlarmRecord | None:
+        row = await self._run("get_alarm", _OPEN, self._one, f"SELECT doc FROM {_OPEN} WHERE id = ?", (alarm_id,))
+        return AlarmRecord.model_validate_json(row[0]) if row else None
+
+    async def query_alarms(self, query: AlarmQuery) -> Page[AlarmRecord]:
         filters: list[tuple[str, str]] = []
         if query.severity is not None:
             filters.append(("severity = ?", query.severity.value))
         if query.state is not None:
-            filters.append(("state = ?", query.state))
+            filters.append(("state = ?", query.state.value))
+        if query.kind is not None:
+            filters.append(("kind = ?", query.kind.value))
         if query.tier is not None:
             filters.append(("tier = ?", query.tier))
-        return await self._page("query_episodes", _OPEN, query, filters, Episode, sensor_table=True)
+        return await self._page("query_alarms", _OPEN, query, filters, AlarmRecord, sensor_table=True)
 
     # -- resolved_anomalies ----------------------------------------------------------------
 
-    async def resolve_episode(
-        self, episode_id: str, resolved_by: str, note: str, resolved_at: datetime
-    ) -> ResolvedAnomaly:
-        return await self._run(
-            "resolve_episode", f"{_OPEN} -> {_RESOLVED}", self._resolve_sync, episode_id, resolved_by, note, resolved_at
-        )
+    async def close_alarm(self, resolved: ResolvedAlarm) -> None:
+        await self._run("close_alarm", f"{_OPEN} -> {_RESOLVED}", self._close_sync, resolved)
 
-    def _resolve_sync(self, episode_id: str, resolved_by: str, note: str, resolved_at: datetime) -> ResolvedAnomaly:
+    def _close_sync(self, resolved: ResolvedAlarm) -> None:
+        t = to_micros(resolved.resolved_at)
         with _Tx(self._db) as db:
-            row = db.execute(f"SELECT doc FROM {_OPEN} WHERE id = ?", (episode_id,)).fetchone()
-            if row is None:
-                done = db.execute(f"SELECT doc FROM {_RESOLVED} WHERE id = ?", (episode_id,)).fetchone()
-                if done is None:
-                    raise NotFoundError(f"resolve_episode on {_OPEN}: no episode {episode_id!r}")
-                return ResolvedAnomaly.model_validate_json(done[0])
-            episode = Episode.model_validate_json(row[0])
-            resolved = ResolvedAnomaly(
-                **episode.model_dump(), resolved_by=resolved_by, resolved_at=resolved_at, resolution_note=note
-            )
-            t = to_micros(resolved.resolved_at)
             db.execute(
                 f"INSERT OR REPLACE INTO {_RESOLVED} (id, t, severity, resolved_by, doc) VALUES (?, ?, ?, ?, ?)",
                 (resolved.id, t, resolved.severity_level.value, resolved.resolved_by, resolved.model_dump_json()),
             )
             self._set_sensors(db, _RESOLVED, resolved.id, t, resolved.sensors)
-            # One transaction here; the points exist so the contract suite crashes both stores alike.
-            self._fault(_faults.RESOLVE_MARKED)
+            # One transaction here; the point exists so the contract suite crashes both stores alike.
             self._fault(_faults.RESOLVE_WRITTEN)
-            db.execute(f"DELETE FROM {_OPEN} WHERE id = ?", (episode_id,))
-            db.execute(f"DELETE FROM {_OPEN}_sensors WHERE id = ?", (episode_id,))
-        return resolved
+            db.execute(f"DELETE FROM {_OPEN} WHERE id = ?", (resolved.id,))
+            db.execute(f"DELETE FROM {_OPEN}_sensors WHERE id = ?", (resolved.id,))
 
-    async def get_resolved(self, episode_id: str) -> ResolvedAnomaly | None:
+    async def reopen_alarm(self, record: AlarmRecord, resolved_by: str) -> None:
+        def write() -> None:
+            with _Tx(self._db) as db:
+                db.execute(f"DELETE FROM {_RESOLVED} WHERE id = ?", (record.id,))
+                db.execute(f"DELETE FROM {_RESOLVED}_sensors WHERE id = ?", (record.id,))
+            self._put_alarms_sync([record])
+
+        await self._run("reopen_alarm", f"{_RESOLVED} -> {_OPEN}", write)
+
+    async def get_resolved(self, alarm_id: str) -> ResolvedAlarm | None:
         row = await self._run(
-            "get_resolved", _RESOLVED, self._one, f"SELECT doc FROM {_RESOLVED} WHERE id = ?", (episode_id,)
+            "get_resolved", _RESOLVED, self._one, f"SELECT doc FROM {_RESOLVED} WHERE id = ?", (alarm_id,)
         )
-        return ResolvedAnomaly.model_validate_json(row[0]) if row else None
+        return ResolvedAlarm.model_validate_json(row[0]) if row else None
 
-    async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAnomaly]:
+    async def query_resolved(self, query: ResolvedQuery) -> Page[ResolvedAlarm]:
         filters = []
         if query.severity is not None:
             filters.append(("severity = ?", query.severity.value))
         if query.resolved_by is not None:
             filters.append(("resolved_by = ?", query.resolved_by))
-        return await self._page("query_resolved", _RESOLVED, query, filters, ResolvedAnomaly, sensor_table=True)
+        return await self._page("query_resolved", _RESOLVED, query, filters, ResolvedAlarm, sensor_table=True)
 
     # -- modified_values -------------------------------------------------------------------
 
@@ -437,7 +404,7 @@ class SqliteStore:
         self,
         operation: str,
         table: str,
-        query: ResultQuery | EpisodeQuery | ResolvedQuery | ModificationQuery,
+        query: ResultQuery | AlarmQuery | ResolvedQuery | ModificationQuery,
         filters: list[tuple[str, str]],
         model: type[M],
         *,

@@ -13,16 +13,16 @@ from redis.asyncio import Redis
 
 from analyzer.keys import CONSUMER_GROUP
 from analyzer.runtime.landing import Lander
-from analyzer.runtime.worker import StreamWorker
-from analyzer.store.protocol import EpisodeQuery, ResultQuery, Store
-from schemas.anomalies import Episode
+from analyzer.runtime.consumer import StreamConsumer
+from analyzer.store.protocol import AlarmQuery, ResolvedQuery, ResultQuery, Store
+from schemas.alarms import AlarmRecord, ResolvedAlarm
 from schemas.results import AnalysisResult
 from tests.utils.payloads import normal_payload, plant_index
 
 INDEX = plant_index()
-#: A sensor with a High-High limit: 1e9 puts it in High-High, condition ``heuristic:<it>:high``.
+#: A sensor with a High-High limit: 1e9 puts it past High-High (and High): alarm ``high_high:<it>``.
 BREACHING = next(n for n in INDEX.names if INDEX.spec(n).high_high is not None)
-BREACH_KEY = f"heuristic:{BREACHING}:high"
+BREACH_KEY = f"high_high:{BREACHING}"
 
 
 def payloads(n: int, *, breach: Callable[[int], bool] = lambda _: False, end: datetime | None = None) -> list[dict]:
@@ -43,7 +43,7 @@ async def land(lander: Lander, documents: Sequence[dict]) -> list[str]:
     return ids
 
 
-async def drain(worker: StreamWorker) -> None:
+async def drain(worker: StreamConsumer) -> None:
     """Read new entries until the stream has none left for the group."""
     while await worker.read_once():
         pass
@@ -80,11 +80,20 @@ async def all_results(store: Store) -> list[AnalysisResult]:
     return items
 
 
-async def all_episodes(store: Store) -> list[Episode]:
-    page = await store.query_episodes(EpisodeQuery(limit=1000))
+async def all_alarms(store: Store) -> list[AlarmRecord]:
+    page = await store.query_alarms(AlarmQuery(limit=1000))
     items = list(page.items)
     while page.continuation:
-        page = await store.query_episodes(EpisodeQuery(limit=1000, continuation=page.continuation))
+        page = await store.query_alarms(AlarmQuery(limit=1000, continuation=page.continuation))
+        items += page.items
+    return items
+
+
+async def all_resolved(store: Store) -> list[ResolvedAlarm]:
+    page = await store.query_resolved(ResolvedQuery(limit=1000))
+    items = list(page.items)
+    while page.continuation:
+        page = await store.query_resolved(ResolvedQuery(limit=1000, continuation=page.continuation))
         items += page.items
     return items
 

@@ -1,5 +1,5 @@
 """A stream worker for the SIGKILL test: it stalls in ``put_results`` so a kill lands between
-XREADGROUP (and the episode writes) and XACK.
+XREADGROUP (and the fold's commit) and XACK.
 
 Usage: ``python -m tests.integration.killable_worker REDIS_URL STREAM SQLITE_PATH CONSUMER BATCH STALL_S``.
 Prints ``stalling <n> <first id> <last id>`` on stdout (flushed) when a batch reaches the store.
@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from analyzer.runtime.services import open_services
-from analyzer.runtime.worker import StreamWorker, WorkerConfig
+from analyzer.runtime.worker import ConsumerConfig, analysis_worker
 from analyzer.settings import Settings
 from analyzer.store.protocol import Store
 from schemas.results import AnalysisResult
@@ -49,7 +49,7 @@ async def main(redis_url: str, stream: str, sqlite_path: str, consumer: str, bat
     )
     services = await open_services(settings, statistical=False)
     services.pipeline.store = StallingStore(services.store, stall_s)  # type: ignore[assignment]
-    worker = StreamWorker(services.redis, services.keys, services.pipeline, WorkerConfig(batch_size=batch), consumer)
+    worker = analysis_worker(services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=batch), consumer)
     print("ready", flush=True)
     await worker.run(asyncio.Event())
 

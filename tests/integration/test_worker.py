@@ -18,13 +18,14 @@ from redis.asyncio import Redis
 
 from analyzer.keys import CONSUMER_GROUP
 from analyzer.runtime.services import Services, open_services
-from analyzer.runtime.worker import StreamWorker, WorkerConfig, ensure_group
+from analyzer.runtime.consumer import ensure_group
+from analyzer.runtime.worker import ConsumerConfig, analysis_worker
 from analyzer.settings import Settings
 from tests.integration.helpers import (
     BREACH_KEY,
     INDEX,
     PoisonStore,
-    all_episodes,
+    all_alarms,
     all_results,
     drain,
     group_info,
@@ -51,10 +52,10 @@ async def test_two_workers_share_the_stream_without_doubling_work(settings: Sett
     ids = await land(services.lander, payloads(n, breach=lambda i: i in breaching))
     other = await open_services(settings, statistical=False)  # a second process: own Redis client and store
     try:
-        config = WorkerConfig(batch_size=8, block_ms=50)
+        config = ConsumerConfig(batch_size=8, block_ms=50)
         workers = [
-            StreamWorker(services.redis, services.keys, services.pipeline, config, "w1"),
-            StreamWorker(other.redis, other.keys, other.pipeline, config, "w2"),
+            analysis_worker(services.redis, services.keys, services.pipeline, config, "w1"),
+            analysis_worker(other.redis, other.keys, other.pipeline, config, "w2"),
         ]
         stop = asyncio.Event()
         runs = [asyncio.create_task(w.run(stop)) for w in workers]
@@ -64,18 +65,18 @@ async def test_two_workers_share_the_stream_without_doubling_work(settings: Sett
     finally:
         await other.close()
 
-    assert sum(s.analysed for s in stats) == n
-    assert all(s.analysed > 0 for s in stats), stats
+    assert sum(s.handled for s in stats) == n
+    assert all(s.handled > 0 for s in stats), stats
     assert all(s.dead_lettered == 0 for s in stats)
     results = await all_results(services.store)
     assert sorted(r.id for r in results) == sorted(ids)
     assert sum(r.final_status.value == "anomaly" for r in results) == len(breaching)
-    # Both workers updated one episode concurrently; every breach is counted exactly once.
-    [episode] = [e for e in await all_episodes(services.store) if e.condition_key == BREACH_KEY]
-    assert episode.count == len(breaching)
-    # Whichever worker opened it, the episode starts at the first breaching reading.
-    assert episode.first_entry_id in {ids[i] for i in breaching}
-    assert episode.opened_at == min(r.timestamp for r in results if r.final_status.value == "anomaly")
+    # Both workers folded the stream in order through the shared state: one record counts every breach
+    # once, opened at the first breaching reading, whichever worker folded it.
+    [record] = [a for a in await all_alarms(services.store) if a.alarm_key == BREACH_KEY]
+    assert record.count == len(breaching)
+    assert record.first_entry_id == ids[min(breaching)]
+    assert record.opened_at == min(r.timestamp for r in results if r.final_status.value == "anomaly")
     info = await group_info(services.redis, services.keys.stream)
     assert info["pending"] == 0 and info["consumers"] == 0  # both left the group cleanly
 
@@ -96,11 +97,11 @@ async def test_malformed_entries_are_dead_lettered_and_the_rest_analysed(
     bad[missing_id] = ("missing core sensors: TI-101", {"payload": json.dumps(core_missing)})
     ids += [await redis_client.xadd(stream_key, {"payload": json.dumps(p)}) for p in good[2:]]
 
-    worker = StreamWorker(services.redis, services.keys, services.pipeline, WorkerConfig(batch_size=3, block_ms=0))
-    await ensure_group(services.redis, stream_key)
+    worker = analysis_worker(services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=3, block_ms=0))
+    await ensure_group(services.redis, stream_key, CONSUMER_GROUP)
     await drain(worker)
 
-    assert worker.stats.analysed == 4 and worker.stats.dead_lettered == 3
+    assert worker.stats.handled == 4 and worker.stats.dead_lettered == 3
     dead = await redis_client.xrange(f"{stream_key}:dead")
     assert [d["entry_id"] for _, d in dead] == list(bad)
     for _, record in dead:
@@ -121,18 +122,18 @@ async def test_an_entry_that_keeps_failing_is_retried_then_dead_lettered(
     poison = ids[4]
     store = PoisonStore(services.store, {poison})
     services.pipeline.store = store  # type: ignore[assignment]
-    config = WorkerConfig(batch_size=5, block_ms=20, claim_idle_ms=50, max_deliveries=3)
-    worker = StreamWorker(services.redis, services.keys, services.pipeline, config, "only")
+    config = ConsumerConfig(batch_size=5, block_ms=20, claim_idle_ms=50, max_deliveries=3)
+    worker = analysis_worker(services.redis, services.keys, services.pipeline, config, "only")
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     await wait_until(lambda: group_is_done(redis_client, stream_key), what="the poison entry to be dead-lettered")
     stop.set()
     stats = await run
 
-    assert stats.analysed == 9 and stats.dead_lettered == 1
+    assert stats.handled == 9 and stats.dead_lettered == 1
     [(_, record)] = await redis_client.xrange(f"{stream_key}:dead")
     assert record["entry_id"] == poison
-    assert "analysis failed 3 times" in record["reason"]
+    assert "failed 3 times" in record["reason"]
     assert "store refused the batch (test)" in record["reason"]  # the last error, for whoever reads it
     assert (
         orjson.loads(record["field:payload"])["timestamp"]
@@ -140,30 +141,32 @@ async def test_an_entry_that_keeps_failing_is_retried_then_dead_lettered(
     )
     # Two attempts on each of its 3 deliveries (in its batch, then alone), none on the 4th.
     assert store.attempts == 6
+    # The fold counted it like any other reading: the verdict was committed before the store failed.
+    assert await redis_client.hexists(services.keys.verdicts, poison)
     assert sorted(r.id for r in await all_results(services.store)) == sorted(set(ids) - {poison})
 
 
-async def test_a_replay_after_a_crash_between_episodes_and_results_counts_each_breach_once(
+async def test_a_replay_after_a_crash_between_fold_and_results_counts_each_breach_once(
     settings: Settings, services: Services, redis_client: Redis, stream_key: str
 ) -> None:
-    """A consumer fails after the episode write (as a crash would); others go on with a long backlog
-    of the same breach before its entries are claimed."""
+    """A consumer fails after its fold was committed (as a crash would); others go on with a long
+    backlog of the same breach before its entries are claimed."""
     n = 300
     ids = await land(services.lander, payloads(n, breach=lambda _: True))
-    await ensure_group(redis_client, stream_key)
+    await ensure_group(redis_client, stream_key, CONSUMER_GROUP)
     crashed = await open_services(settings, statistical=False)
     try:
         crashed.pipeline.store = PoisonStore(crashed.store, None)  # type: ignore[assignment]
-        failing = StreamWorker(crashed.redis, crashed.keys, crashed.pipeline, WorkerConfig(batch_size=20), "crashed")
+        failing = analysis_worker(crashed.redis, crashed.keys, crashed.pipeline, ConsumerConfig(batch_size=20), "crashed")
         assert await failing.read_once() == 20
     finally:
         await crashed.close()
     assert (await group_info(redis_client, stream_key))["pending"] == 20
-    [episode] = await all_episodes(services.store)
-    assert episode.count == 20  # counted before the results failed
+    assert await all_alarms(services.store) == []  # the records were not written either
+    assert await redis_client.scard(services.keys.alarms_dirty) == 2  # but marked for writing (High, High-High)
 
-    survivor = StreamWorker(
-        services.redis, services.keys, services.pipeline, WorkerConfig(batch_size=64, block_ms=0, claim_idle_ms=1)
+    survivor = analysis_worker(
+        services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=64, block_ms=0, claim_idle_ms=1)
     )
     await drain(survivor)  # the backlog first: 280 more breaching readings
     await asyncio.sleep(0.01)
@@ -171,8 +174,9 @@ async def test_a_replay_after_a_crash_between_episodes_and_results_counts_each_b
 
     assert await group_is_done(redis_client, stream_key)
     assert sorted(r.id for r in await all_results(services.store)) == sorted(ids)
-    [episode] = await all_episodes(services.store)
-    assert episode.count == n
+    records = await all_alarms(services.store)
+    assert sorted(r.alarm_key for r in records) == sorted([BREACH_KEY, BREACH_KEY.replace("high_high", "high")])
+    assert all(r.count == n for r in records)
 
 
 async def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(
@@ -181,7 +185,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(
     n, batch = 120, 16
     breaching = set(range(n))
     ids = await land(services.lander, payloads(n, breach=lambda i: i in breaching))
-    await ensure_group(redis_client, stream_key)
+    await ensure_group(redis_client, stream_key, CONSUMER_GROUP)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -216,8 +220,8 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(
     assert [p["message_id"] for p in pending] == ids[batch : 2 * batch]
     assert len(await services.store.existing_result_ids(ids)) == batch  # only the first batch is durable
 
-    config = WorkerConfig(batch_size=batch, block_ms=20, claim_idle_ms=200)
-    rescuer = StreamWorker(services.redis, services.keys, services.pipeline, config, "rescuer")
+    config = ConsumerConfig(batch_size=batch, block_ms=20, claim_idle_ms=200)
+    rescuer = analysis_worker(services.redis, services.keys, services.pipeline, config, "rescuer")
     stop = asyncio.Event()
     run = asyncio.create_task(rescuer.run(stop))
     await wait_until(lambda: group_is_done(redis_client, stream_key), what="the rescuer to finish")
@@ -225,11 +229,11 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_doubles_nothing(
     stats = await run
 
     assert stats.claimed == batch
-    assert stats.analysed == n - batch
+    assert stats.handled == n - batch
     results = await all_results(services.store)
     assert sorted(r.id for r in results) == sorted(ids)
-    [episode] = [e for e in await all_episodes(services.store) if e.condition_key == BREACH_KEY]
-    assert episode.count == len(breaching)
+    [record] = [a for a in await all_alarms(services.store) if a.alarm_key == BREACH_KEY]
+    assert record.count == len(breaching)
     consumers = {c["name"] for c in await redis_client.xinfo_consumers(stream_key, CONSUMER_GROUP)}
     assert consumers == {"doomed"}  # holds nothing now; the rescuer left
 
@@ -249,13 +253,13 @@ async def test_a_clean_stop_finishes_and_acknowledges_the_batch_then_leaves_the_
     release = asyncio.Event()
     original = services.pipeline.analyze_entries
 
-    async def slow(entries):  # type: ignore[no-untyped-def]
+    async def slow(entries, **options):  # type: ignore[no-untyped-def]
         entered.set()
         await release.wait()
-        return await original(entries)
+        return await original(entries, **options)
 
     services.pipeline.analyze_entries = slow  # type: ignore[method-assign]
-    worker = StreamWorker(services.redis, services.keys, services.pipeline, WorkerConfig(batch_size=10, block_ms=20))
+    worker = analysis_worker(services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=10, block_ms=20))
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(entered.wait(), 10)
@@ -265,7 +269,7 @@ async def test_a_clean_stop_finishes_and_acknowledges_the_batch_then_leaves_the_
     release.set()
     stats = await asyncio.wait_for(run, 10)
 
-    assert stats.analysed == 10
+    assert stats.handled == 10
     info = await group_info(redis_client, stream_key)
     assert info["pending"] == 0 and info["lag"] == 20 and info["consumers"] == 0
     assert await services.store.existing_result_ids(ids) == set(ids[:10])
@@ -276,8 +280,8 @@ async def test_a_stopping_worker_that_still_holds_entries_stays_in_the_group(
 ) -> None:
     ids = await land(services.lander, payloads(6))
     services.pipeline.store = PoisonStore(services.store, {ids[2]})  # type: ignore[assignment]
-    worker = StreamWorker(
-        services.redis, services.keys, services.pipeline, WorkerConfig(batch_size=6, block_ms=20), "holder"
+    worker = analysis_worker(
+        services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=6, block_ms=20), "holder"
     )
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
@@ -286,7 +290,7 @@ async def test_a_stopping_worker_that_still_holds_entries_stays_in_the_group(
     )
     stop.set()
     stats = await asyncio.wait_for(run, 10)
-    assert stats.analysed == 5 and stats.failed_batches == 1
+    assert stats.handled == 5 and stats.failed_batches == 1
     [pending] = await redis_client.xpending_range(stream_key, CONSUMER_GROUP, "-", "+", 10)
     assert pending["message_id"] == ids[2] and pending["consumer"] == "holder"
     consumers = {c["name"] for c in await redis_client.xinfo_consumers(stream_key, CONSUMER_GROUP)}
@@ -307,34 +311,39 @@ async def test_exhausted_entries_are_found_among_many_pending_entries_of_others(
     between them: both are dead-lettered, whatever lies between them in the pending list."""
     ids = await land(services.lander, payloads(102))
     first, last = ids[0], ids[-1]
-    await ensure_group(redis_client, stream_key)
+    await ensure_group(redis_client, stream_key, CONSUMER_GROUP)
     await redis_client.xreadgroup(CONSUMER_GROUP, "dead", {stream_key: ">"}, count=1)
     await redis_client.xreadgroup(CONSUMER_GROUP, "busy", {stream_key: ">"}, count=100)
     await redis_client.xreadgroup(CONSUMER_GROUP, "dead", {stream_key: ">"}, count=1)
     # Delivered 10 times already, idle for a minute.
     await redis_client.xclaim(stream_key, CONSUMER_GROUP, "dead", 0, [first, last], idle=60_000, retrycount=10)
 
-    config = WorkerConfig(batch_size=64, claim_idle_ms=30_000, max_deliveries=3)
-    worker = StreamWorker(services.redis, services.keys, services.pipeline, config, "rescuer")
+    config = ConsumerConfig(batch_size=64, claim_idle_ms=30_000, max_deliveries=3)
+    worker = analysis_worker(services.redis, services.keys, services.pipeline, config, "rescuer")
     assert await worker.claim_idle() == 2
 
-    assert (worker.stats.dead_lettered, worker.stats.analysed) == (2, 0)
+    assert (worker.stats.dead_lettered, worker.stats.handled) == (2, 0)
     assert [r["entry_id"] for _, r in await redis_client.xrange(f"{stream_key}:dead")] == [first, last]
     pending = await redis_client.xpending_range(stream_key, CONSUMER_GROUP, "-", "+", 1000)
     assert len(pending) == 100 and {p["consumer"] for p in pending} == {"busy"}
 
 
-async def test_an_episode_opened_by_a_later_batch_starts_at_its_earliest_reading(
+async def test_entries_analysed_out_of_order_are_folded_in_stream_order(
     services: Services, redis_client: Redis, stream_key: str
 ) -> None:
-    """Two consumers finish out of order: the batch of later entries opens the episode first."""
+    """The Azure sweep's pattern: later entries arrive first. The fold reads the stream and takes the
+    earlier ones first, so the record starts at the first breach and the earlier call finds its
+    entries analysed."""
     ids = await land(services.lander, payloads(6, breach=lambda _: True))
     entries = await redis_client.xrange(stream_key)
     later, earlier = entries[3:], entries[:3]
-    await services.pipeline.analyze_entries(later)
-    await services.pipeline.analyze_entries(earlier)
-    [episode] = await all_episodes(services.store)
+    first = await services.pipeline.analyze_entries(later)
+    assert [r.id for r in first.results] == ids[3:]
+    second = await services.pipeline.analyze_entries(earlier)
+    assert [r.id for r in second.results] == ids[:3]
+    record = next(a for a in await all_alarms(services.store) if a.alarm_key == BREACH_KEY)
     results = {r.id: r for r in await all_results(services.store)}
-    assert episode.count == 6 and episode.first_entry_id == ids[3]
-    assert episode.opened_at == results[ids[0]].timestamp
-    assert episode.last_seen == results[ids[5]].timestamp
+    assert record.count == 6 and record.first_entry_id == ids[0]
+    assert record.opened_at == results[ids[0]].timestamp
+    assert record.last_seen == results[ids[5]].timestamp
+    assert all(record.id in results[i].alarm_ids for i in ids)

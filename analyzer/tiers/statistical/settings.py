@@ -4,40 +4,31 @@
 variable                                default    meaning
 ======================================  =========  =================================================
 ``STAT_Z_THRESHOLD``                    3.0        a sensor's ``status`` is ``Anomaly`` when ``|z| >= threshold``
-``STAT_Z_CONFIRM``                      3.5        the final decision acts on a sensor's z-score only once
-                                                   ``|z| >= confirm`` for ``STAT_Z_PERSISTENCE``
-``STAT_Z_PERSISTENCE``                  3          consecutive real updates of that sensor,
-``STAT_Z_IMMEDIATE``                    5.0        or at once when ``|z| >= immediate`` (a spike)
+``STAT_Z_CONFIRM``                      3.5        the z-score alarm's level: it activates once ``|z| >= confirm``
+                                                   held for its on-delay (the catalogue's alarm policy, 3
+                                                   samples by default)
+``STAT_Z_IMMEDIATE``                    5.0        ... or at once when ``|z| >= immediate`` (a spike)
 ``STAT_SPREAD_FLOOR``                   0.05       the spread never goes below this share of the sensor's
                                                    Low..High span (Low-Low..High-High when it has no
                                                    Low/High; 0.1 % of the centre when it has no limits)
 ``STAT_ROBUST``                         false      centre/spread by median and 1.4826 x MAD instead of
                                                    mean and standard deviation (see ``window.py``)
-``STAT_WINDOW_S``                       86400      the rolling window, seconds
-``STAT_BUCKET_S``                       300        window granularity: statistics are kept per bucket
-                                                   and a whole bucket expires at once
+``STAT_BUCKET_S``                       300        window granularity (stream-id time): statistics are kept
+                                                   per bucket; a reading is scored against the buckets
+                                                   before its own; the window is ``WINDOW_S``
 ``STAT_MIN_HISTORY``                    4320       samples a 10 s sensor needs before it is scored (12 h)
 ``STAT_MIN_HISTORY_HOURLY``             6          the same for hourly (laboratory) sensors
 ``STAT_STUCK_UPDATES``                  18         a 10 s sensor unchanged for this many update
                                                    intervals (3 min) is reported ``stuck``
 ``STAT_STUCK_HOURLY_UPDATES``           8          the same for hourly sensors (8 h)
-``STAT_PROTECT_BASELINE``               true       keep the readings of confident anomalies (the
-                                                   sensors named by a condition of the final decision)
-                                                   out of the window statistics, and anomalous rows out
-                                                   of IsolationForest training
-``STAT_REFRESH_S``                      15         re-read the shared window from Redis this often
-``STAT_ROBUST_REFRESH_S``               300        recompute median/MAD at most this often (reading time)
 ``STAT_IF_N_ESTIMATORS``                100        trees in the forest
 ``STAT_IF_MAX_SAMPLES``                 256        rows per tree
 ``STAT_IF_TRAINING_ROWS``               8640       training sample bound (rows drawn from the window)
 ``STAT_IF_MIN_TRAINING_ROWS``           4320       no model until this many protected rows exist (12 h)
 ``STAT_IF_THRESHOLD``                   0.999      calibrated score at/above which a reading is anomalous
                                                    (the share of the training window scoring lower)
-``STAT_IF_PERSISTENCE``                 3          the final decision acts on the forest only after this
-                                                   many consecutive readings at/above the threshold
-``STAT_IF_RETRAIN_INTERVAL_S``          3600       retrain at least this often (wall clock)
+``STAT_IF_RETRAIN_INTERVAL_S``          3600       retrain after this much stream time
 ``STAT_IF_RETRAIN_AFTER_ROWS``          2160       ... or once this many new rows were learned (6 h)
-``STAT_IF_POLL_S``                      10         how often replicas look for a newer shared model
 ``STAT_IF_SEED``                        0          random seed for sampling and the forest
 ``STAT_IF_TOP_CONTRIBUTORS``            5          sensors reported in ``ml.results.values``
 ======================================  =========  =================================================
@@ -48,9 +39,7 @@ variable                                default    meaning
 
 from __future__ import annotations
 
-from typing import Self
-
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -61,41 +50,21 @@ class StatisticalSettings(BaseSettings):
 
     z_threshold: float = Field(3.0, gt=0)
     z_confirm: float = Field(3.5, gt=0)
-    z_persistence: int = Field(3, ge=1)
     z_immediate: float = Field(5.0, gt=0)
     spread_floor: float = Field(0.05, ge=0)
     robust: bool = False
-    window_s: int = Field(24 * 3600, gt=0)
     bucket_s: int = Field(300, gt=0)
     min_history: int = Field(4320, ge=2)
     min_history_hourly: int = Field(6, ge=2)
     stuck_updates: int = Field(18, ge=2)
     stuck_hourly_updates: int = Field(8, ge=2)
-    protect_baseline: bool = True
-    refresh_s: float = Field(15.0, gt=0)
-    robust_refresh_s: float = Field(300.0, ge=0)
 
     if_n_estimators: int = Field(100, ge=1, le=1000)
     if_max_samples: int = Field(256, ge=2)
     if_training_rows: int = Field(8640, ge=10)
     if_min_training_rows: int = Field(4320, ge=10)
     if_threshold: float = Field(0.999, gt=0, lt=1)
-    if_persistence: int = Field(3, ge=1)
     if_retrain_interval_s: float = Field(3600.0, gt=0)
     if_retrain_after_rows: int = Field(2160, ge=1)
-    if_poll_s: float = Field(10.0, gt=0)
     if_seed: int = 0
     if_top_contributors: int = Field(5, ge=1)
-
-    @model_validator(mode="after")
-    def _buckets_tile_the_window(self) -> Self:
-        if self.window_s % self.bucket_s:
-            raise ValueError(
-                f"STAT_WINDOW_S={self.window_s} must be a multiple of STAT_BUCKET_S={self.bucket_s} "
-                "(e.g. 86400 and 300)"
-            )
-        return self
-
-    @property
-    def n_buckets(self) -> int:
-        return self.window_s // self.bucket_s

@@ -1,16 +1,15 @@
 """The 24-hour window as time buckets of per-sensor count, mean and sum of squared deviations.
 
-Each bucket (``bucket_s`` seconds of reading time, 300 s by default) holds, per sensor, the
+Each bucket (``bucket_s`` seconds of stream-id time, 300 s by default) holds, per sensor, the
 count ``n``, the mean and ``M2`` (the sum of squared deviations from the mean) of the values
 learned in it. A batch of readings is folded into its buckets with Chan's parallel update, and
-the window for a reading in bucket ``b`` is the ``n_buckets`` buckets ``b - n_buckets + 1 .. b``,
-combined the same way. So learning is O(1) per reading and per sensor, nothing is recomputed
+buckets are combined the same way. So learning is O(1) per reading and per sensor, nothing is recomputed
 from the raw window, and a whole bucket expires at once at the 24-hour edge (the window is 24 h
 rounded to the bucket size). Mean/M2 rather than sums of squares keep the variance exact for
 large values with small spread (e.g. 350 degC +- 0.01).
 
 The robust option centres on the median and scales by ``1.4826 x MAD`` (the normal-consistent
-median absolute deviation) of the protected rows kept in the window (see ``store.py``); an outlier
+median absolute deviation) of the protected rows kept in the window (see ``state.py``); an outlier
 or two in the window moves neither, where it can inflate a standard deviation enough to hide the
 next upset.
 
@@ -25,15 +24,11 @@ True
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
-
 import numpy as np
 
 COUNT, MEAN, M2 = 0, 1, 2
 #: Consistency constant: 1.4826 x MAD estimates the standard deviation of normal data.
 MAD_SCALE = 1.482602218505602
-_STREAM_ID = re.compile(r"^(\d+)-(\d+)$")
 
 
 def empty(n_sensors: int) -> np.ndarray:
@@ -103,80 +98,3 @@ def robust_centre_spread(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         centre = np.nanmedian(rows, axis=0)
         mad = np.nanmedian(np.abs(rows - centre), axis=0)
     return centre.astype(float), (MAD_SCALE * mad).astype(float)
-
-
-def stream_id_key(entry_id: str, fallback_ms: int) -> tuple[int, int]:
-    """Order key of a stream entry id ``ms-seq``; other ids order by the reading time (ms, 0).
-
-    >>> stream_id_key("1700000000000-3", 0), stream_id_key("route-7", 42)
-    ((1700000000000, 3), (42, 0))
-    """
-    match = _STREAM_ID.match(entry_id)
-    if match is None:
-        return (fallback_ms, 0)
-    return (int(match.group(1)), int(match.group(2)))
-
-
-@dataclass
-class WindowMirror:
-    """This replica's copy of the shared window: buckets, last values, protected rows.
-
-    It is updated from the results of this replica's own writes and refreshed from Redis
-    periodically, so scoring needs no Redis read. Totals per current bucket are cached until a
-    bucket changes.
-    """
-
-    n_sensors: int
-    n_buckets: int
-    buckets: dict[int, np.ndarray] = field(default_factory=dict)
-    rows: dict[int, np.ndarray] = field(default_factory=dict)
-    #: Per sensor: last value seen, time it last changed, time it was last present (NaN = never).
-    last: np.ndarray = field(init=False)
-    #: Per sensor: consecutive real updates at ``|z| >= threshold`` up to the last learned reading.
-    #: Kept by this replica only (see ``tier.py``).
-    streak: np.ndarray = field(init=False)
-    #: The same for the IsolationForest's flag.
-    ml_streak: int = 0
-    cursor: tuple[int, int] | None = None
-    learned: int = 0
-    _totals: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self.last = np.full((3, self.n_sensors), np.nan)
-        self.streak = np.zeros(self.n_sensors, dtype=np.int64)
-
-    def set_bucket(self, bucket: int, stats: np.ndarray) -> None:
-        self.buckets[bucket] = stats
-        self._totals.clear()
-
-    def replace(self, buckets: dict[int, np.ndarray]) -> None:
-        self.buckets = dict(buckets)
-        self._totals.clear()
-
-    def expire(self, newest_bucket: int) -> None:
-        oldest = newest_bucket - self.n_buckets + 1
-        for bucket in [b for b in self.buckets if b < oldest]:
-            del self.buckets[bucket]
-            self._totals.clear()
-        for bucket in [b for b in self.rows if b < oldest]:
-            del self.rows[bucket]
-
-    def totals(self, bucket: int) -> np.ndarray:
-        """Window statistics for a reading in ``bucket``: the ``n_buckets`` buckets ending there."""
-        cached = self._totals.get(bucket)
-        if cached is not None:
-            return cached
-        oldest = bucket - self.n_buckets + 1
-        inside = [stats for b, stats in self.buckets.items() if oldest <= b <= bucket]
-        result = combine(np.stack(inside)) if inside else empty(self.n_sensors)
-        if len(self._totals) > 8:
-            self._totals.clear()
-        self._totals[bucket] = result
-        return result
-
-    def window_rows(self, bucket: int) -> np.ndarray:
-        oldest = bucket - self.n_buckets + 1
-        inside = [r for b, r in sorted(self.rows.items()) if oldest <= b <= bucket]
-        if not inside:
-            return np.empty((0, self.n_sensors), dtype=np.float32)
-        return np.concatenate(inside)

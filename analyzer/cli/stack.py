@@ -1,0 +1,196 @@
+"""Commands that run the analyzer: the API, the worker, the sweep, and the whole local stack."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import SecretStr
+
+from analyzer.cli.app import Verbose, app, load_settings, run_until_signal, setup_logging
+from analyzer.cli.landing import land_simulation
+from analyzer.settings import Settings
+
+if TYPE_CHECKING:
+    from analyzer.runtime.services import Services
+
+# --------------------------------------------------------------------------- services
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    verbose: Verbose = False,
+) -> None:
+    """Serve the analyzer's HTTP API (analyze, ingest, sweep, health)."""
+    import uvicorn
+
+    from analyzer.api.main import create_app
+
+    setup_logging(verbose)
+    uvicorn.run(create_app(load_settings()), host=host, port=port, log_level="debug" if verbose else "info")
+
+
+@app.command()
+def worker(
+    consumer: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="entries per XREADGROUP")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Analyse the stream as a member of the 'analyzer' consumer group until SIGTERM/SIGINT."""
+    setup_logging(verbose)
+    settings = load_settings(worker_consumer_name=consumer, worker_batch_size=batch_size)
+    run_until_signal(lambda stop: _serve_worker(settings, stop))
+
+
+async def _serve_worker(settings: Settings, stop: asyncio.Event) -> None:
+    from analyzer.runtime.services import open_services
+
+    services = await open_services(settings)
+    try:
+        await asyncio.gather(*_background(services, stop, workers=1))
+    finally:
+        await services.close()
+
+
+def _background(services: Services, stop: asyncio.Event, *, workers: int) -> list[Awaitable[Any]]:
+    """The stream workers of this process and its upkeep (alarm records left unwritten, a Redis
+    that lost its data)."""
+    from analyzer.runtime.worker import ConsumerConfig, analysis_worker, default_consumer_name
+
+    settings = services.settings
+    config = ConsumerConfig(
+        batch_size=settings.worker_batch_size,
+        block_ms=settings.worker_block_ms,
+        claim_idle_ms=settings.worker_claim_idle_ms,
+        max_deliveries=settings.worker_max_deliveries,
+    )
+    base = settings.worker_consumer_name or default_consumer_name()
+    tasks: list[Awaitable[Any]] = [
+        analysis_worker(
+            services.redis, services.keys, services.pipeline, config, f"{base}-{n}" if workers > 1 else base
+        ).run(stop)
+        for n in range(workers)
+    ]
+    tasks.append(services.maintain(stop))
+    return tasks
+
+
+@app.command()
+def sweep(
+    grace_s: Annotated[float, typer.Option(help="leave entries younger than this many seconds")] = 60.0,
+    verbose: Verbose = False,
+) -> None:
+    """Analyse every entry of the 24 h window that has no stored result, oldest first."""
+    setup_logging(verbose)
+    settings = load_settings()
+
+    async def main() -> None:
+        from analyzer.runtime.services import open_services
+        from analyzer.runtime.sweep import sweep as run_sweep
+
+        services = await open_services(settings)
+        try:
+            outcome = await run_sweep(services.redis, services.keys, services.store, services.pipeline, grace_s=grace_s)
+            typer.echo(outcome.model_dump_json())
+        finally:
+            await services.close()
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- the local stack
+
+
+@app.command()
+def run(
+    port: Annotated[int, typer.Option(help="port of the analyzer API")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=8, help="stream workers in this process")] = 1,
+    backfill: Annotated[int, typer.Option(min=0, help="simulated payloads landed at once before real time")] = 360,
+    interval_s: Annotated[float, typer.Option(help="seconds between simulated payloads")] = 10.0,
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 0,
+    verbose: Verbose = False,
+) -> None:
+    """Run the whole local pipeline: simulator -> Redis -> worker -> store, and the analyzer API. Ctrl-C stops it."""
+    from analyzer.devtools.local_redis import local_redis
+
+    setup_logging(verbose)
+    settings = load_settings()
+    with local_redis(settings) as found:
+        settings = settings.model_copy(update={"redis_connection_string": SecretStr(found.url)})
+        run_until_signal(lambda stop: _run_stack(settings, found.kind, port, workers, backfill, interval_s, seed, stop))
+
+
+async def _run_stack(
+    settings: Settings,
+    redis_kind: str,
+    port: int,
+    workers: int,
+    backfill: int,
+    interval_s: float,
+    seed: int,
+    stop: asyncio.Event,
+) -> None:
+    import uvicorn
+
+    from analyzer.api.main import create_app
+    from analyzer.runtime.services import open_services
+
+    class _Server(uvicorn.Server):
+        # The stack handles SIGINT/SIGTERM itself and tells the server when to stop.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    services = await open_services(settings)
+    server = _Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_level="warning"))
+    lander = services.lander
+    labels = Path(settings.sqlite_path).parent / "labels.json"
+    typer.secho("sensor-analyzer is running", fg="green", bold=True)
+    typer.echo(f"  Redis       {redis_kind}; stream {settings.stream_key}")
+    where = settings.sqlite_path if settings.store_backend == "sqlite" else settings.cosmos_db_endpoint
+    typer.echo(f"  store       {settings.store_backend}: {where}")
+    typer.echo(f"  API         http://127.0.0.1:{port}/docs  (health: /readyz)")
+    typer.echo(f"  simulator   {backfill} payloads now, then one every {interval_s:g} s; labels in {labels}")
+    typer.echo("  Ctrl-C stops everything.")
+
+    async def simulate() -> None:
+        if backfill:
+            await land_simulation(
+                lander,
+                services.index.catalog,
+                count=backfill,
+                seed=seed,
+                anomaly_rate=0.02,
+                fast=True,
+                labels_path=labels,
+                stop=stop,
+            )
+        await land_simulation(
+            lander,
+            services.index.catalog,
+            count=None,
+            seed=seed + 1,
+            anomaly_rate=0.02,
+            fast=False,
+            labels_path=labels,
+            stop=stop,
+            interval_s=interval_s,
+        )
+
+    async def serve() -> None:
+        serving = asyncio.create_task(server.serve())
+        await stop.wait()
+        server.should_exit = True
+        await serving
+
+    try:
+        await asyncio.gather(serve(), simulate(), *_background(services, stop, workers=workers))
+    finally:
+        await services.close()
+    typer.echo("stopped")
