@@ -12,8 +12,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from analyzer.keys import CONSUMER_GROUP
-from analyzer.runtime.landing import Lander
 from analyzer.runtime.consumer import StreamConsumer
+from analyzer.runtime.landing import Lander
 from analyzer.store.protocol import AlarmQuery, ResolvedQuery, ResultQuery, Store
 from schemas.alarms import AlarmRecord, ResolvedAlarm
 from schemas.results import AnalysisResult

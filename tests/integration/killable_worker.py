@@ -49,7 +49,9 @@ async def main(redis_url: str, stream: str, sqlite_path: str, consumer: str, bat
     )
     services = await open_services(settings, statistical=False)
     services.pipeline.store = StallingStore(services.store, stall_s)  # type: ignore[assignment]
-    worker = analysis_worker(services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=batch), consumer)
+    worker = analysis_worker(
+        services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=batch), consumer
+    )
     print("ready", flush=True)
     await worker.run(asyncio.Event())
 

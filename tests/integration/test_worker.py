@@ -17,8 +17,8 @@ import pytest
 from redis.asyncio import Redis
 
 from analyzer.keys import CONSUMER_GROUP
-from analyzer.runtime.services import Services, open_services
 from analyzer.runtime.consumer import ensure_group
+from analyzer.runtime.services import Services, open_services
 from analyzer.runtime.worker import ConsumerConfig, analysis_worker
 from analyzer.settings import Settings
 from tests.integration.helpers import (
@@ -157,7 +157,9 @@ async def test_a_replay_after_a_crash_between_fold_and_results_counts_each_breac
     crashed = await open_services(settings, statistical=False)
     try:
         crashed.pipeline.store = PoisonStore(crashed.store, None)  # type: ignore[assignment]
-        failing = analysis_worker(crashed.redis, crashed.keys, crashed.pipeline, ConsumerConfig(batch_size=20), "crashed")
+        failing = analysis_worker(
+            crashed.redis, crashed.keys, crashed.pipeline, ConsumerConfig(batch_size=20), "crashed"
+        )
         assert await failing.read_once() == 20
     finally:
         await crashed.close()
@@ -259,7 +261,9 @@ async def test_a_clean_stop_finishes_and_acknowledges_the_batch_then_leaves_the_
         return await original(entries, **options)
 
     services.pipeline.analyze_entries = slow  # type: ignore[method-assign]
-    worker = analysis_worker(services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=10, block_ms=20))
+    worker = analysis_worker(
+        services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=10, block_ms=20)
+    )
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     await asyncio.wait_for(entered.wait(), 10)

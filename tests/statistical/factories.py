@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from analyzer.analysis.decision import Assessment, decide
+from analyzer.alarms.step import Alarm
+from analyzer.analysis.fold import Folder
 from analyzer.catalog.index import SensorIndex
 from analyzer.reading import Reading
-from analyzer.tiers.heuristic import HeuristicTier
+from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier, Tier2State
 from schemas.catalog import SensorCatalog, SensorSpec
+from schemas.results import AnalysisResult
 
 START = 1_700_000_000.0  # epoch seconds, a bucket boundary for 300 s and 60 s buckets? (1.7e9 % 300 == 200)
 
@@ -52,8 +54,29 @@ def normal_rows(n_rows: int, n_sensors: int, *, seed: int = 0, centre: float = 5
     return centre + scale * rng.standard_normal((n_rows, n_sensors))
 
 
-def assess(batch: Sequence[Reading], idx: SensorIndex, outcomes: Sequence[object] | None = None) -> list[Assessment]:
-    heuristic = HeuristicTier(idx).evaluate(batch)
-    if outcomes is None:
-        return [decide(r, h, idx) for r, h in zip(batch, heuristic, strict=True)]
-    return [decide(r, h, idx, o) for r, h, o in zip(batch, heuristic, outcomes, strict=True)]  # type: ignore[arg-type]
+class InMemoryFold:
+    """The analysis fold of the given tier 2 settings, in process: what the worker does, without Redis."""
+
+    def __init__(self, idx: SensorIndex, settings: StatisticalSettings, *, window_s: int = 86400) -> None:
+        self.tier = StatisticalTier(idx, settings, window_s=window_s)
+        self.folder = Folder(idx, self.tier)
+        self.state = self.folder.new_state()
+
+    async def feed(
+        self, values: np.ndarray, times: Sequence[float], *, batch: int = 64, seq0: int = 0
+    ) -> list[AnalysisResult]:
+        rows = readings(values, times, seq0=seq0)
+        results: list[AnalysisResult] = []
+        for start in range(0, len(rows), batch):
+            outcome = await self.folder.fold_readings(self.state, rows[start : start + batch])
+            self.state = outcome.state
+            results += outcome.results
+        return results
+
+    @property
+    def tier2(self) -> Tier2State:
+        assert self.state.tier2 is not None
+        return self.state.tier2
+
+    def alarm(self, key: str) -> Alarm | None:
+        return self.state.book.alarms.get(key)

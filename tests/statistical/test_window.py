@@ -1,25 +1,36 @@
-"""Incremental window statistics equal a full recomputation, including expiry at the window edge."""
+"""Incremental window statistics equal a full recomputation, including expiry at the window edge;
+a reading is scored against the buckets before its own."""
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
+from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier, Tier2State
 from analyzer.tiers.statistical.window import robust_centre_spread, std_of
 from tests.statistical import factories as f
 
-SMALL = StatisticalSettings(
-    _env_file=None,  # type: ignore[call-arg]
-    window_s=600,
-    bucket_s=60,
-    protect_baseline=False,
-    min_history=2,
-)
+SMALL = StatisticalSettings(_env_file=None, bucket_s=60, min_history=2)  # type: ignore[call-arg]
+
+
+def _learn(tier: StatisticalTier, state: Tier2State, values: np.ndarray, times: np.ndarray) -> None:
+    """Learn rows as the fold does, one bucket group at a time, nothing protected."""
+    buckets = tier.bucket_of((times * 1000).astype(np.int64))
+    for bucket in np.unique(buckets):
+        rows = buckets == bucket
+        scores = tier.score(state, values[rows], times[rows], int(bucket))
+        none = np.zeros(values[rows].shape, dtype=bool)
+        tier.learn(
+            state,
+            scores,
+            int(bucket),
+            protected=none,
+            keep_rows=np.ones(rows.sum(), dtype=bool),
+            in_alarm=np.zeros(values.shape[1], dtype=bool),
+        )
 
 
 @settings(max_examples=40, deadline=None)
@@ -30,20 +41,21 @@ SMALL = StatisticalSettings(
     seed=st.integers(0, 2**16),
 )
 def test_incremental_equals_recomputation(gaps: list[float], batch: int, scale: float, seed: int) -> None:
-    idx = f.index(n_process=3, n_hourly=0)
-    tier = asyncio.run(StatisticalTier.in_memory(idx, SMALL))
+    tier = StatisticalTier(f.index(n_process=3, n_hourly=0), SMALL, window_s=600)
+    state = tier.new_state()
     times = f.START + np.cumsum(gaps)
     rng = np.random.default_rng(seed)
     values = 1e6 + scale * rng.standard_normal((len(times), 3))
     values[rng.random(values.shape) < 0.2] = np.nan  # absent sensors
-    batch_readings = f.readings(values, times)
 
-    def check(upto: int) -> None:
-        """The window as of the newest reading learned so far equals a recomputation."""
-        newest = int(times[upto - 1] // SMALL.bucket_s)
-        stats = tier.mirror.totals(newest)
-        learned_buckets = times[:upto] // SMALL.bucket_s
-        inside = learned_buckets >= newest - SMALL.n_buckets + 1  # older buckets have expired
+    for start in range(0, len(times), batch):
+        upto = min(start + batch, len(times))
+        _learn(tier, state, values[start:upto], times[start:upto])
+        # The window a reading in the next bucket would be scored against equals a recomputation.
+        scoring = int(times[upto - 1] // 60) + 1
+        stats = state.window_totals(scoring)
+        learned_buckets = times[:upto] // 60
+        inside = learned_buckets >= scoring - tier.n_buckets  # older buckets have expired
         window = values[:upto][inside]
         count = (~np.isnan(window)).sum(axis=0)
         np.testing.assert_array_equal(stats[0], count)
@@ -53,42 +65,29 @@ def test_incremental_equals_recomputation(gaps: list[float], batch: int, scale: 
             std = np.nanstd(window, axis=0, ddof=1)
         np.testing.assert_allclose(stats[1][count > 0], mean[count > 0], rtol=1e-12)
         np.testing.assert_allclose(std_of(stats)[count > 1], std[count > 1], rtol=1e-6, atol=1e-9 * scale)
-        assert all(b >= newest - SMALL.n_buckets + 1 for b in tier.mirror.buckets)  # expired buckets are gone
-
-    async def run() -> None:
-        for start in range(0, len(times), batch):
-            chunk = batch_readings[start : start + batch]
-            await tier.learn(chunk, f.assess(chunk, idx))
-            check(min(start + batch, len(times)))  # every window position, as it slides and expires
-
-    asyncio.run(run())
+        assert all(b >= scoring - 1 - tier.n_buckets for b in state.buckets)  # expired buckets are gone
 
 
-async def test_expiry_at_the_24_hour_edge() -> None:
-    """With the default 24 h window in 5-minute buckets: a reading in the oldest kept bucket counts,
-    one a second older (the bucket before) has expired, however they were batched."""
-    config = StatisticalSettings(_env_file=None, protect_baseline=False, min_history=2)  # type: ignore[call-arg]
-    assert (config.window_s, config.bucket_s) == (86400, 300)
-    idx = f.index(n_process=1, n_hourly=0)
-    tier = await StatisticalTier.in_memory(idx, config)
+def test_a_reading_is_scored_against_the_buckets_before_its_own_and_expiry_is_at_the_window_edge() -> None:
+    """24 h in 5-minute buckets: the 288 buckets before a reading's bucket are its window; a bucket
+    older than that has expired; readings of its own bucket are not part of it."""
+    tier = StatisticalTier(f.index(n_process=1, n_hourly=0), StatisticalSettings(_env_file=None, min_history=2))  # type: ignore[call-arg]
+    assert tier.n_buckets == 288
+    state = tier.new_state()
     newest_t = 300.0 * 6_000_000 + 150.0  # mid-bucket
     newest_bucket = int(newest_t // 300)
-    oldest_kept_start = (newest_bucket - config.n_buckets + 1) * 300.0
-    just_outside = oldest_kept_start - 1.0  # 24 h + 149 s before the newest reading
-    just_inside = oldest_kept_start  # 24 h - 150 s before it
-    times = [just_outside, just_inside, just_inside + 120.0, newest_t - 10.0, newest_t]
+    oldest_start = (newest_bucket - 288) * 300.0
+    times = np.array([oldest_start - 1.0, oldest_start, oldest_start + 120.0, newest_t - 310.0, newest_t - 10.0])
     values = np.array([[1000.0], [10.0], [20.0], [30.0], [40.0]])
-    batch = f.readings(values, times)
-    await tier.learn(batch[:2], f.assess(batch[:2], idx))  # the edge pair in one batch
-    await tier.learn(batch[2:], f.assess(batch[2:], idx))
-    count, mean, _ = tier.mirror.totals(newest_bucket)
-    assert count[0] == 4 and mean[0] == 25.0  # 1000 expired; 10, 20, 30, 40 remain
-    np.testing.assert_allclose(std_of(tier.mirror.totals(newest_bucket))[0], np.std([10, 20, 30, 40], ddof=1))
-    assert int(just_outside // 300) not in tier.mirror.buckets
-    assert (await tier.window.snapshot()).buckets.keys() == tier.mirror.buckets.keys()  # the store agrees
-    # a reading scored in the newest bucket sees exactly that window
-    [outcome] = await tier.score(f.readings(np.array([[25.0]]), [newest_t + 1.0], seq0=99))
-    assert outcome.centre[0] == 25.0 and outcome.z[0] == 0.0
+    _learn(tier, state, values[:2], times[:2])
+    _learn(tier, state, values[2:], times[2:])
+    count, mean, _ = state.window_totals(newest_bucket)
+    # 1000 expired (a second too old); 40 is in the scored reading's own bucket: not in its window
+    assert count[0] == 3 and mean[0] == 20.0
+    np.testing.assert_allclose(std_of(state.window_totals(newest_bucket))[0], np.std([10, 20, 30], ddof=1))
+    assert int((oldest_start - 1.0) // 300) not in state.buckets
+    scores = tier.score(state, np.array([[20.0]]), np.array([newest_t]), newest_bucket)
+    assert scores.centre[0, 0] == 20.0 and scores.z[0, 0] == 0.0
 
 
 def test_robust_option_ignores_outliers_in_the_window() -> None:
@@ -100,20 +99,20 @@ def test_robust_option_ignores_outliers_in_the_window() -> None:
     assert rows.std(ddof=1) > 1000  # the plain standard deviation is blown up ...
 
 
-async def test_robust_tier_still_flags_after_a_burst() -> None:
+def test_robust_tier_still_flags_after_a_burst() -> None:
     idx = f.index(n_process=2, n_hourly=0)
-    robust = StatisticalSettings(  # type: ignore[call-arg]
-        _env_file=None, robust=True, protect_baseline=False, min_history=10, spread_floor=0.001
-    )
+    robust = StatisticalSettings(_env_file=None, robust=True, min_history=10, spread_floor=0.001)  # type: ignore[call-arg]
     plain = robust.model_copy(update={"robust": False})
     times = f.START + 10.0 * np.arange(600)
     values = f.normal_rows(600, 2, scale=1.0)
     values[100:130, 0] = 10_000.0
     flags = {}
     for name, config in (("robust", robust), ("plain", plain)):
-        tier = await StatisticalTier.in_memory(idx, config)
-        batch = f.readings(values, times)
-        await tier.learn(batch, f.assess(batch, idx))
-        [outcome] = await tier.score(f.readings(np.array([[500.0 + 8, 500.0]]), [times[-1] + 10], seq0=999))
-        flags[name] = outcome.status[0]
+        tier = StatisticalTier(idx, config)
+        state = tier.new_state()
+        _learn(tier, state, values, times)
+        t = times[-1] + 600
+        bucket = int(t // 300)
+        scores = tier.score(state, np.array([[500.0 + 8, 500.0]]), np.array([t]), bucket)
+        flags[name] = int(scores.status[0, 0])
     assert flags == {"robust": 2, "plain": 1}  # ANOMALY with median/MAD, hidden by the inflated std

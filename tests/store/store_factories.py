@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from schemas.anomalies import Episode, ModifiedValue, Tier
+from schemas.alarms import TIER_OF_KIND, AlarmKind, AlarmRecord, AlarmState, ProcessState, ResolvedAlarm, RootCause
+from schemas.anomalies import ModifiedValue
 from schemas.results import (
     AlarmType,
     AnalysisResult,
@@ -63,36 +64,52 @@ def make_result(
     )
 
 
-def make_episode(
-    key: str = "heuristic:TI-101:high",
+def make_alarm(
+    key: str = "high:TI-101",
     *,
     first: int = 0,
     severity: Severity = Severity.MEDIUM,
     sensors: list[str] | None = None,
-    tier: Tier = "heuristic",
     last_seen: datetime | None = None,
-    state: str = "active",
-) -> Episode:
+    state: AlarmState = AlarmState.UNACK_ACTIVE,
+    revision: int = 1,
+    count: int = 1,
+) -> AlarmRecord:
     opened = at(10 * first)
-    return Episode(
+    kind = AlarmKind(key.split(":")[0])
+    return AlarmRecord(
         id=f"{key}@{entry_id(first)}",
-        condition_key=key,
-        tier=tier,
+        alarm_key=key,
+        kind=kind,
+        tier=TIER_OF_KIND[kind],
         sensors=sensors or [key.split(":")[1]],
-        alarm_type="High",
+        group=key.split(":")[1],
         severity_level=severity,
-        peak_severity=severity,
-        state=state,  # type: ignore[arg-type]
+        process=ProcessState.ACTIVE if state.value.endswith("active") else ProcessState.CLEARED,
+        state=state,
         opened_at=opened,
         last_seen=last_seen or opened,
         first_entry_id=entry_id(first),
         last_entry_id=entry_id(first),
-        count=1,
+        count=count,
         last_value=351.0,
         peak_value=351.0,
         peak_deviation=11.0,
-        description=f"{key} opened",
-        recent_entry_ids=[entry_id(first)],
+        description=f"{key} active",
+        revision=revision,
+        etag="1",
+    )
+
+
+def resolve(
+    record: AlarmRecord, by: str = "bob", note: str = "replaced the thermocouple", when: float = 900
+) -> ResolvedAlarm:
+    return ResolvedAlarm(
+        **record.model_dump(),
+        resolved_by=by,
+        resolved_at=at(when),
+        resolution_note=note,
+        root_cause=RootCause.INSTRUMENT_FAULT,
     )
 
 

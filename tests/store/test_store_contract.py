@@ -7,23 +7,19 @@ import base64
 from typing import Any
 
 import pytest
-from store_factories import at, entry_id, make_episode, make_modification, make_result
+from store_factories import at, entry_id, make_alarm, make_modification, make_result, resolve
 
 from analyzer.store import _faults
 from analyzer.store._faults import SimulatedCrash
 from analyzer.store.protocol import (
-    AlreadyExistsError,
-    ConflictError,
-    EpisodeQuery,
+    AlarmQuery,
     InvalidContinuationError,
     ModificationQuery,
-    NotFoundError,
     ResolvedQuery,
     ResultQuery,
     Store,
-    Versioned,
 )
-from schemas.anomalies import Episode
+from schemas.alarms import AlarmKind, AlarmState
 from schemas.results import FinalStatus, Severity
 
 
@@ -48,19 +44,6 @@ def crash_at(point: str) -> _faults.FaultHook:
             raise SimulatedCrash(point)
 
     return hook
-
-
-async def bump(store: Store, episode_id: str, **changes: Any) -> Versioned[Episode]:
-    """What the pipeline does: read, change, replace with the etag; re-read on conflict."""
-    for _ in range(200):
-        try:
-            current = await store.get_episode(episode_id)
-            assert current is not None
-            updated = current.item.model_copy(update={"count": current.item.count + 1, **changes})
-            return await store.replace_episode(updated, current.etag)
-        except ConflictError:
-            await asyncio.sleep(0)
-    raise AssertionError("no progress after 200 conflicts")
 
 
 # -- anomaly_results -------------------------------------------------------------------------
@@ -149,7 +132,7 @@ async def test_continuation_tokens_are_checked(store: Store) -> None:
     with pytest.raises(InvalidContinuationError):
         await store.query_results(ResultQuery(limit=2, sensor="PI-201", continuation=token))
     with pytest.raises(InvalidContinuationError):
-        await store.query_episodes(EpisodeQuery(limit=2, continuation=token))
+        await store.query_alarms(AlarmQuery(limit=2, continuation=token))
     # the page size may change between pages
     rest = await store.query_results(ResultQuery(limit=10, sensor="TI-101", continuation=token))
     assert [r.id for r in rest.items] == [entry_id(n) for n in (3, 2, 1, 0)]
@@ -159,153 +142,88 @@ async def test_continuation_tokens_are_checked(store: Store) -> None:
 # -- unresolved_anomalies --------------------------------------------------------------------
 
 
-async def test_create_get_and_find_episode(store: Store) -> None:
-    episode = make_episode()
-    created = await store.create_episode(episode)
-    assert created.item == episode and created.etag
-    got = await store.get_episode(episode.id)
-    assert got is not None and got.item == episode and got.etag == created.etag
-    found = await store.find_open_episode(episode.condition_key)
-    assert found is not None and found.item.id == episode.id and found.etag == created.etag
-    assert await store.find_open_episode("heuristic:TI-999:high") is None
-    assert await store.get_episode("nope") is None
-    with pytest.raises(AlreadyExistsError):
-        await store.create_episode(episode)
+async def test_put_and_get_alarm(store: Store) -> None:
+    record = make_alarm()
+    await store.put_alarms([record])
+    assert await store.get_alarm(record.id) == record
+    assert await store.get_alarm(record.id, Severity.MEDIUM) == record  # a point read by its priority
+    assert await store.get_alarm("high:TI-999@1-0") is None
+    assert await store.get_alarm("high:TI-999@1-0", Severity.LOW) is None
 
 
-async def test_replace_checks_the_etag(store: Store) -> None:
-    created = await store.create_episode(make_episode())
-    first = await store.get_episode(created.item.id)
-    second = await store.get_episode(created.item.id)
-    assert first is not None and second is not None
-    updated = await store.replace_episode(first.item.model_copy(update={"count": 2}), first.etag)
-    assert updated.etag != first.etag
-    with pytest.raises(ConflictError):
-        await store.replace_episode(second.item.model_copy(update={"count": 7}), second.etag)
-    current = await store.get_episode(created.item.id)
-    assert current is not None and current.item.count == 2 and current.etag == updated.etag
-    with pytest.raises(NotFoundError):
-        await store.replace_episode(make_episode("heuristic:XX-1:high"), updated.etag)
+async def test_put_alarms_keeps_the_newest_revision(store: Store) -> None:
+    """Writers race (the worker's projection, an operator's action): a late, older revision never
+    rolls the record back."""
+    record = make_alarm()
+    await store.put_alarms([record.model_copy(update={"revision": 3, "count": 30})])
+    await store.put_alarms([record.model_copy(update={"revision": 2, "count": 20})])
+    await store.put_alarms([record.model_copy(update={"revision": 3, "count": 99})])  # same revision: kept
+    stored = await store.get_alarm(record.id)
+    assert stored is not None and (stored.revision, stored.count) == (3, 30)
+    await store.put_alarms([record.model_copy(update={"revision": 4, "count": 40})])
+    stored = await store.get_alarm(record.id)
+    assert stored is not None and (stored.revision, stored.count) == (4, 40)
 
 
-async def test_concurrent_updaters_never_lose_an_increment(store: Store) -> None:
-    created = await store.create_episode(make_episode())
-    workers, each = 4, 6
-
-    async def worker() -> None:
-        for _ in range(each):
-            await bump(store, created.item.id)
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    final = await store.get_episode(created.item.id)
-    assert final is not None and final.item.count == 1 + workers * each
-
-
-async def test_severity_change_moves_the_episode_once(store: Store) -> None:
-    created = await store.create_episode(make_episode(severity=Severity.MEDIUM))
-    stale = created.etag
-    moved = await store.replace_episode(
-        created.item.model_copy(
-            update={"severity_level": Severity.CRITICAL, "peak_severity": Severity.CRITICAL, "count": 2}
-        ),
-        created.etag,
+async def test_concurrent_writers_end_on_the_highest_revision(store: Store) -> None:
+    record = make_alarm()
+    revisions = list(range(1, 41))
+    await asyncio.gather(
+        *(store.put_alarms([record.model_copy(update={"revision": r, "count": r})]) for r in reversed(revisions))
     )
-    assert moved.item.severity_level is Severity.CRITICAL
-    got = await store.get_episode(created.item.id)
-    assert got is not None and got.item.severity_level is Severity.CRITICAL and got.etag == moved.etag
-    assert (await store.query_episodes(EpisodeQuery(severity=Severity.MEDIUM))).items == []
-    assert [e.id for e in (await store.query_episodes(EpisodeQuery(severity=Severity.CRITICAL))).items] == [
-        created.item.id
-    ]
-    assert [e.id for e in (await store.query_episodes(EpisodeQuery())).items] == [created.item.id]
-    # the etag read before the move is stale after it
-    with pytest.raises(ConflictError):
-        await store.replace_episode(created.item.model_copy(update={"count": 9}), stale)
-    # and it moves back again
-    back = await store.replace_episode(moved.item.model_copy(update={"severity_level": Severity.LOW}), moved.etag)
-    found = await store.find_open_episode(created.item.condition_key)
-    assert found is not None and found.item.severity_level is Severity.LOW and found.etag == back.etag
-    assert [e.count for e in (await store.query_episodes(EpisodeQuery())).items] == [2]
+    stored = await store.get_alarm(record.id)
+    assert stored is not None and (stored.revision, stored.count) == (40, 40)
+    assert [a.id for a in (await store.query_alarms(AlarmQuery())).items] == [record.id]
 
 
-async def test_concurrent_updaters_across_severity_moves(store: Store) -> None:
-    created = await store.create_episode(make_episode())
-    cycle = [Severity.LOW, Severity.HIGH, Severity.MEDIUM, Severity.CRITICAL]
-
-    async def worker(offset: int) -> None:
-        for step in range(4):
-            await bump(store, created.item.id, severity_level=cycle[(offset + step) % 4])
-
-    await asyncio.gather(*(worker(i) for i in range(3)))
-    final = await store.get_episode(created.item.id)
-    assert final is not None and final.item.count == 1 + 3 * 4
-    listed = (await store.query_episodes(EpisodeQuery())).items
-    assert [(e.id, e.count) for e in listed] == [(created.item.id, 13)]
-
-
-async def test_query_episodes_filters_and_pages(store: Store) -> None:
-    episodes = [
-        make_episode(
-            f"heuristic:TI-{n:03d}:high",
+async def test_query_alarms_filters_and_pages(store: Store) -> None:
+    records = [
+        make_alarm(
+            f"{'high' if n % 3 else 'zscore'}:TI-{n:03d}",
             first=n,
-            severity=[Severity.LOW, Severity.HIGH][n % 2],
-            state="cleared" if n % 3 == 0 else "active",
+            severity=Severity.HIGH if n % 2 else Severity.LOW,
+            last_seen=at(10 * n),
+            state=AlarmState.UNACK_RTN if n % 3 == 0 else AlarmState.UNACK_ACTIVE,
         )
         for n in range(9)
     ]
-    episodes.append(
-        make_episode(
-            "ml:TI-001+PI-201:isolation_forest",
-            first=20,
-            tier="ml",
-            sensors=["TI-001", "PI-201"],
-            severity=Severity.CRITICAL,
-        )
-    )
-    for episode in episodes:
-        await store.create_episode(episode)
+    records.append(make_alarm("forest:plant", first=9, sensors=["TI-001", "FI-102"], severity=Severity.LOW))
+    await store.put_alarms(records)
 
     async def ids(**filters: Any) -> list[str]:
-        items, _ = await collect(store.query_episodes, EpisodeQuery(limit=3, **filters))
-        return [e.id for e in items]
+        items, _ = await collect(store.query_alarms, AlarmQuery(limit=3, **filters))
+        return [a.id for a in items]
 
-    newest_first = [e.id for e in reversed(episodes)]
-    assert await ids() == newest_first
-    assert await ids(severity=Severity.HIGH) == [episodes[n].id for n in (7, 5, 3, 1)]
-    assert await ids(state="cleared") == [episodes[n].id for n in (6, 3, 0)]
-    assert await ids(tier="ml") == [episodes[9].id]
-    assert await ids(sensor="TI-001") == [episodes[9].id, episodes[1].id]
-    assert await ids(start=at(20), end=at(50)) == [episodes[n].id for n in (4, 3, 2)]
-
-
-async def test_find_open_episode_survives_an_update(store: Store) -> None:
-    created = await store.create_episode(make_episode())
-    await bump(store, created.item.id, last_seen=at(600), state="cleared")
-    found = await store.find_open_episode(created.item.condition_key)
-    assert found is not None and found.item.count == 2 and found.item.state == "cleared"
+    assert await ids() == [r.id for r in reversed(records)]
+    assert await ids(severity=Severity.HIGH) == [records[n].id for n in (7, 5, 3, 1)]
+    assert await ids(state=AlarmState.UNACK_RTN) == [records[n].id for n in (6, 3, 0)]
+    assert await ids(kind=AlarmKind.ZSCORE) == [records[n].id for n in (6, 3, 0)]
+    assert await ids(tier="ml") == [records[9].id]
+    assert await ids(sensor="TI-001") == [records[9].id, records[1].id]
+    assert await ids(start=at(20), end=at(50)) == [records[n].id for n in (4, 3, 2)]
 
 
-# -- resolved_anomalies ----------------------------------------------------------------------
-
-
-async def test_resolve_moves_the_episode(store: Store) -> None:
-    created = await store.create_episode(make_episode(severity=Severity.HIGH))
-    await store.create_episode(make_episode("heuristic:PI-201:low", first=3))
-    resolved = await store.resolve_episode(created.item.id, "bob", "replaced the thermocouple", at(900))
-    assert resolved.id == created.item.id and resolved.resolved_by == "bob"
-    assert resolved.resolution_note == "replaced the thermocouple" and resolved.resolved_at == at(900)
-    assert resolved.count == created.item.count and resolved.severity_level is Severity.HIGH
-    assert await store.get_episode(created.item.id) is None
-    assert await store.find_open_episode(created.item.condition_key) is None
-    assert await store.get_resolved(created.item.id) == resolved
-    assert [e.id for e in (await store.query_episodes(EpisodeQuery())).items] == ["heuristic:PI-201:low@" + entry_id(3)]
-    # idempotent: resolving again returns the record, whoever asks
-    assert await store.resolve_episode(created.item.id, "carol", "again", at(1000)) == resolved
-    with pytest.raises(NotFoundError):
-        await store.resolve_episode("nope", "bob", "", at(0))
+async def test_close_and_reopen_an_alarm(store: Store) -> None:
+    record = make_alarm(severity=Severity.HIGH)
+    other = make_alarm("low:PI-201", first=3)
+    await store.put_alarms([record, other])
+    resolved = resolve(record)
+    await store.close_alarm(resolved)
+    assert await store.get_alarm(record.id) is None
+    assert await store.get_resolved(record.id) == resolved
+    assert [a.id for a in (await store.query_alarms(AlarmQuery())).items] == [other.id]
+    await store.close_alarm(resolved)  # idempotent
+    assert await store.get_resolved(record.id) == resolved
+    # A late projection of the open record (a worker that committed before the resolve) does not
+    # bring it back.
+    await store.put_alarms([record.model_copy(update={"revision": 5})])
+    assert await store.get_alarm(record.id) is None
     assert await store.get_resolved("nope") is None
-    with pytest.raises(NotFoundError):
-        await store.replace_episode(created.item, created.etag)
+
+    reopened = record.model_copy(update={"revision": 7, "state": AlarmState.UNACK_RTN})
+    await store.reopen_alarm(reopened, resolved.resolved_by)
+    assert await store.get_alarm(record.id) == reopened
+    assert await store.get_resolved(record.id) is None
 
 
 async def test_query_resolved(store: Store) -> None:
@@ -318,9 +236,9 @@ async def test_query_resolved(store: Store) -> None:
             ("bob", Severity.HIGH),
         ]
     ):
-        episode = make_episode(f"heuristic:TI-{n:03d}:high", first=n, severity=severity)
-        await store.create_episode(episode)
-        await store.resolve_episode(episode.id, who, f"fixed {n}", at(1000 + 60 * n))
+        record = make_alarm(f"high:TI-{n:03d}", first=n, severity=severity)
+        await store.put_alarms([record])
+        await store.close_alarm(resolve(record, who, f"fixed {n}", 1000 + 60 * n))
 
     async def notes(**filters: Any) -> list[str]:
         items, _ = await collect(store.query_resolved, ResolvedQuery(limit=2, **filters))
@@ -333,57 +251,19 @@ async def test_query_resolved(store: Store) -> None:
     assert await notes(start=at(1060), end=at(1180)) == ["fixed 2", "fixed 1"]
 
 
-async def _visible(store: Store, episode_id: str) -> tuple[bool, bool]:
-    """Whether readers see the episode as open, and as resolved; checked through every read path."""
-    as_open = await store.get_episode(episode_id) is not None
-    listed_open = episode_id in [e.id for e in (await store.query_episodes(EpisodeQuery())).items]
-    as_resolved = await store.get_resolved(episode_id) is not None
-    listed_resolved = episode_id in [r.id for r in (await store.query_resolved(ResolvedQuery())).items]
-    assert as_open == listed_open
-    assert as_resolved == listed_resolved
-    return as_open, as_resolved
-
-
-@pytest.mark.parametrize("point", [_faults.RESOLVE_MARKED, _faults.RESOLVE_WRITTEN])
-async def test_crash_between_the_writes_of_a_resolve(store: Store, point: str) -> None:
-    created = await store.create_episode(make_episode(severity=Severity.HIGH))
-    store.fault_hook = crash_at(point)  # type: ignore[attr-defined]
+async def test_a_crash_between_the_writes_of_a_close_is_completed_by_repeating_it(store: Store) -> None:
+    record = make_alarm(severity=Severity.HIGH)
+    await store.put_alarms([record])
+    store.fault_hook = crash_at(_faults.RESOLVE_WRITTEN)  # type: ignore[attr-defined]
     with pytest.raises(SimulatedCrash):
-        await store.resolve_episode(created.item.id, "bob", "fixed", at(900))
+        await store.close_alarm(resolve(record))
     store.fault_hook = None  # type: ignore[attr-defined]
-
-    as_open, as_resolved = await _visible(store, created.item.id)
-    assert as_open != as_resolved, "exactly one of open / resolved, never both, never neither"
-    # the pipeline may still update the open episode before the operator retries
-    if as_open:
-        await bump(store, created.item.id)
-    resolved = await store.resolve_episode(created.item.id, "bob", "fixed", at(900))
-    assert resolved.resolved_by == "bob" and resolved.count == (2 if as_open else 1)
-    assert await _visible(store, created.item.id) == (False, True)
-    assert await store.resolve_episode(created.item.id, "bob", "fixed", at(900)) == resolved
-
-
-@pytest.mark.parametrize("point", [_faults.MOVE_MARKED, _faults.MOVE_CREATED])
-async def test_crash_in_the_middle_of_a_severity_move(store: Store, point: str) -> None:
-    created = await store.create_episode(make_episode(severity=Severity.MEDIUM))
-    escalated = created.item.model_copy(update={"severity_level": Severity.CRITICAL, "count": 2})
-    store.fault_hook = crash_at(point)  # type: ignore[attr-defined]
-    with pytest.raises(SimulatedCrash):
-        await store.replace_episode(escalated, created.etag)
-    store.fault_hook = None  # type: ignore[attr-defined]
-
-    # readers see the episode exactly once: either before the move or after it, never both
-    seen = await store.get_episode(created.item.id)
-    assert seen is not None and seen.item in (created.item, escalated)
-    listed = (await store.query_episodes(EpisodeQuery())).items
-    assert [e.id for e in listed] == [created.item.id]
-    assert listed[0] == seen.item
-    if seen.item == created.item:  # the old state: the worker's retry completes the move
-        await store.replace_episode(escalated, seen.etag)
-    final = await bump(store, created.item.id)
-    assert final.item.severity_level is Severity.CRITICAL and final.item.count == 3
-    assert [(e.id, e.count) for e in (await store.query_episodes(EpisodeQuery())).items] == [(created.item.id, 3)]
-    assert (await store.query_episodes(EpisodeQuery(severity=Severity.MEDIUM))).items == []
+    # SQLite rolled the transaction back (still open); Cosmos holds both until the close is repeated.
+    assert await store.get_alarm(record.id) is not None or await store.get_resolved(record.id) is not None
+    await store.close_alarm(resolve(record))
+    assert await store.get_alarm(record.id) is None
+    assert await store.get_resolved(record.id) == resolve(record)
+    assert [a.id for a in (await store.query_alarms(AlarmQuery())).items] == []
 
 
 # -- modified_values -------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""What only the Cosmos DB store does: container creation, the raw state of interrupted moves,
-repair of duplicate copies, retries and error messages."""
+"""What only the Cosmos DB store does: container creation, point writes of alarm records, retries
+and error messages."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 from azure.cosmos.exceptions import CosmosHttpResponseError
 from cosmos_local import LOCAL_KEY, CosmosServer
-from store_factories import make_episode, make_result
+from store_factories import make_alarm, make_result
 
 from analyzer.settings import Settings
-from analyzer.store import _faults, _retry
-from analyzer.store._faults import SimulatedCrash
+from analyzer.store import _retry
 from analyzer.store.containers import ALL_CONTAINERS
 from analyzer.store.cosmos import INDEXING_POLICY, CosmosStore
 from analyzer.store.factory import open_store
-from analyzer.store.protocol import ConflictError, EpisodeQuery, NotFoundError, StoreError
+from analyzer.store.protocol import NotFoundError, StoreError
 from schemas.results import Severity
 
 pytestmark = pytest.mark.cosmos
@@ -40,11 +39,11 @@ async def cosmos(cosmos_server: CosmosServer) -> Any:
         await store.close()
 
 
-async def raw_copies(store: CosmosStore, episode_id: str) -> list[dict[str, Any]]:
+async def raw_copies(store: CosmosStore, alarm_id: str) -> list[dict[str, Any]]:
     return [
         doc
-        async for doc in store.open_episodes.query_items(
-            "SELECT * FROM c WHERE c.id = @id", parameters=[{"name": "@id", "value": episode_id}]
+        async for doc in store.open_alarms.query_items(
+            "SELECT * FROM c WHERE c.id = @id", parameters=[{"name": "@id", "value": alarm_id}]
         )
     ]
 
@@ -62,7 +61,7 @@ async def test_open_store_creates_the_containers_from_containers_py(cosmos_serve
     try:
         assert isinstance(store, CosmosStore)
         for spec, container in zip(
-            ALL_CONTAINERS, (store.results, store.open_episodes, store.resolved, store.modifications), strict=True
+            ALL_CONTAINERS, (store.results, store.open_alarms, store.resolved, store.modifications), strict=True
         ):
             props = await container.read()
             assert props["id"] == spec.name
@@ -83,51 +82,50 @@ async def test_a_missing_database_names_the_operation_and_container(cosmos_serve
     assert type(caught.value) is NotFoundError
 
 
-async def test_a_crashed_move_leaves_a_marker_that_the_next_read_completes(cosmos: CosmosStore) -> None:
-    created = await cosmos.create_episode(make_episode(severity=Severity.LOW))
-    cosmos.fault_hook = _crash(_faults.MOVE_MARKED)
-    with pytest.raises(SimulatedCrash):
-        await cosmos.replace_episode(created.item.model_copy(update={"severity_level": Severity.HIGH}), created.etag)
-    cosmos.fault_hook = None
-    [marker] = await raw_copies(cosmos, created.item.id)
-    assert marker["severity_level"] == "low" and marker["moving_to"] == "high"
-    # the caller's etag is spent: the marker was its commit point
-    with pytest.raises(ConflictError):
-        await cosmos.replace_episode(created.item.model_copy(update={"count": 5}), created.etag)
-    got = await cosmos.get_episode(created.item.id)
-    assert got is not None and got.item.severity_level is Severity.HIGH
-    [moved] = await raw_copies(cosmos, created.item.id)
-    assert moved["severity_level"] == "high" and "moving_to" not in moved
+async def test_an_alarm_update_is_one_point_write_and_keeps_its_partition(cosmos: CosmosStore) -> None:
+    """After a process wrote a record once, its next updates are conditional replaces on the etag
+    it remembers (one request, no read), and the record stays in its priority's partition."""
+    record = make_alarm(severity=Severity.LOW)
+    await cosmos.put_alarms([record])
+    calls: list[str] = []
+    original = _retry.call
+
+    async def counting(operation: str, container: str, fn: Any, **options: Any) -> Any:
+        calls.append(operation)
+        return await original(operation, container, fn, **options)
+
+    _retry.call = counting  # type: ignore[assignment]
+    try:
+        for revision in range(2, 6):
+            await cosmos.put_alarms([record.model_copy(update={"revision": revision, "count": revision})])
+    finally:
+        _retry.call = original  # type: ignore[assignment]
+    assert calls == ["put_alarms"] * 4
+    [doc] = await raw_copies(cosmos, record.id)
+    assert doc["severity_level"] == "low" and doc["count"] == 5
 
 
-async def test_a_crashed_resolve_is_completed_by_a_listing(cosmos: CosmosStore) -> None:
-    created = await cosmos.create_episode(make_episode())
-    cosmos.fault_hook = _crash(_faults.RESOLVE_MARKED)
-    with pytest.raises(SimulatedCrash):
-        await cosmos.resolve_episode(created.item.id, "bob", "done", created.item.last_seen)
-    cosmos.fault_hook = None
-    [marker] = await raw_copies(cosmos, created.item.id)
-    assert marker["resolving"]["resolved_by"] == "bob"
-    # the pipeline's etag is spent: it re-reads, and finds no open episode to update
-    with pytest.raises(ConflictError):
-        await cosmos.replace_episode(created.item.model_copy(update={"count": 2}), created.etag)
-    assert (await cosmos.query_episodes(EpisodeQuery())).items == []
-    assert await raw_copies(cosmos, created.item.id) == []
-    resolved = await cosmos.get_resolved(created.item.id)
-    assert resolved is not None and resolved.resolved_by == "bob" and resolved.count == 1
-
-
-async def test_two_open_copies_are_repaired_keeping_the_higher_count(cosmos: CosmosStore) -> None:
-    episode = make_episode(severity=Severity.LOW)
-    await cosmos.create_episode(episode)
-    newer = episode.model_copy(update={"severity_level": Severity.HIGH, "count": 4})
-    await cosmos.create_episode(newer)  # what a stalled roll-forward could leave behind
-    assert len(await raw_copies(cosmos, episode.id)) == 2
-    assert [e.count for e in (await cosmos.query_episodes(EpisodeQuery())).items] == [4]
-    got = await cosmos.get_episode(episode.id)
-    assert got is not None and got.item.count == 4
-    [kept] = await raw_copies(cosmos, episode.id)
-    assert kept["severity_level"] == "high"
+async def test_a_writer_with_a_stale_etag_reads_and_keeps_the_newest(cosmos_server: CosmosServer) -> None:
+    """Two processes project the same record: each remembers its own etag, so one meets a 412,
+    reads, and keeps whichever revision is higher."""
+    database = f"t-{uuid.uuid4().hex[:10]}"
+    first, second = [
+        await CosmosStore.open(
+            endpoint=cosmos_server.endpoint, database=database, key=LOCAL_KEY, verify_tls=False, create_if_missing=True
+        )
+        for _ in range(2)
+    ]
+    try:
+        record = make_alarm()
+        await first.put_alarms([record])
+        await second.put_alarms([record.model_copy(update={"revision": 2, "count": 2})])
+        await first.put_alarms([record.model_copy(update={"revision": 3, "count": 3})])  # 412, read, replace
+        await second.put_alarms([record.model_copy(update={"revision": 2, "count": 7})])  # older: dropped
+        stored = await first.get_alarm(record.id)
+        assert stored is not None and (stored.revision, stored.count) == (3, 3)
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_put_results_upserts_concurrently_and_reports_failures(
@@ -222,10 +220,10 @@ async def test_ambiguous_failures_are_not_retried_for_conditional_writes() -> No
         raise _http_error(408)
 
     with pytest.raises(StoreError, match="HTTP 408"):
-        await _retry.call("replace_episode", "unresolved_anomalies", timeout, idempotent=False)
+        await _retry.call("put_alarms", "unresolved_anomalies", timeout, idempotent=False)
     assert attempts == 1
     with pytest.raises(StoreError):
-        await _retry.call("get_episode", "unresolved_anomalies", timeout)
+        await _retry.call("get_alarm", "unresolved_anomalies", timeout)
     assert attempts == 1 + _retry.ATTEMPTS
 
 
@@ -236,6 +234,6 @@ async def test_status_codes_map_to_store_errors() -> None:
         (412, "ConflictError"),
         (400, "StoreError"),
     ):
-        error = _retry.translate("create_episode", "unresolved_anomalies", _http_error(status))
+        error = _retry.translate("put_alarms", "unresolved_anomalies", _http_error(status))
         assert type(error).__name__ == kind
-        assert str(error).startswith(f"create_episode on unresolved_anomalies failed: HTTP {status}")
+        assert str(error).startswith(f"put_alarms on unresolved_anomalies failed: HTTP {status}")

@@ -62,9 +62,9 @@ async def test_queries_use_indexes(tmp_path: Path) -> None:
         "by severity": _plan(
             path, "SELECT id FROM anomaly_results WHERE severity = ? ORDER BY t DESC, id DESC", "high"
         ),
-        "episode by condition": _plan(path, "SELECT id FROM unresolved_anomalies WHERE condition_key = ?", "k"),
-        "episode by state": _plan(
-            path, "SELECT id FROM unresolved_anomalies WHERE state = ? ORDER BY t DESC, id DESC", "active"
+        "alarm by key": _plan(path, "SELECT id FROM unresolved_anomalies WHERE alarm_key = ?", "k"),
+        "alarm by state": _plan(
+            path, "SELECT id FROM unresolved_anomalies WHERE state = ? ORDER BY t DESC, id DESC", "unack_active"
         ),
     }
     for name, plan in plans.items():

@@ -5,11 +5,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from analyzer.analysis.decision import decide
 from analyzer.catalog.index import SensorIndex
 from analyzer.reading import to_reading
 from analyzer.tiers.heuristic import HeuristicTier, classify
-from schemas.results import AlarmType, FinalStatus, SensorStatus, Severity
+from schemas.results import AlarmType, SensorStatus
 from tests.utils.payloads import small_catalog
 
 INDEX = SensorIndex.from_catalog(small_catalog())  # TI-1: LL 0, L 10, H 90, HH 100; PI-1: H 5; FI-1: none
@@ -75,21 +74,3 @@ def test_batch_classification_equals_one_by_one() -> None:
     batch = classify(matrix, INDEX)
     single = np.stack([classify(row, INDEX) for row in matrix])
     np.testing.assert_array_equal(batch, single)
-
-
-def test_decision_rule_of_tier_one() -> None:
-    reading, outcome = evaluate(**{"TI-1": 100.0, "PI-1": 6.0})
-    assessment = decide(reading, outcome, INDEX)
-    assert assessment.final_status is FinalStatus.ANOMALY
-    assert assessment.severity is Severity.CRITICAL
-    assert {c.key for c in assessment.conditions} == {"heuristic:TI-1:high", "heuristic:PI-1:high"}
-    assert assessment.anomalous_sensors == ("PI-1", "TI-1")
-    reading, outcome = evaluate(**{"TI-1": 9.0})
-    assessment = decide(reading, outcome, INDEX)
-    assert assessment.severity is Severity.HIGH
-    assert [c.alarm_type for c in assessment.conditions] == ["Low"]
-    reading, outcome = evaluate()
-    assessment = decide(reading, outcome, INDEX)
-    assert assessment.final_status is FinalStatus.NORMAL and assessment.severity is None
-    assert assessment.shows_normal("heuristic:TI-1:high")
-    assert not assessment.shows_normal("heuristic:PI-1:high")  # absent: not evaluated

@@ -1,0 +1,70 @@
+"""Hourly laboratory values, flatlines, and the forest: what tier 2 makes of a sensor's own history."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analyzer.tiers.statistical import StatisticalSettings
+from tests.statistical import factories as f
+
+SETTINGS = StatisticalSettings(  # type: ignore[call-arg]
+    _env_file=None,
+    min_history=30,
+    min_history_hourly=3,
+    if_min_training_rows=50,
+    if_retrain_after_rows=10_000,
+    if_retrain_interval_s=10**9,
+    if_threshold=0.95,
+    if_n_estimators=50,
+    stuck_updates=30,
+    spread_floor=0.001,  # the factories' limits (0..1000) are far wider than the 5-unit noise
+)
+
+
+async def test_hourly_repeats_are_not_samples_and_a_flatline_is_an_alarm() -> None:
+    fold = f.InMemoryFold(f.index(n_process=2, n_hourly=1), SETTINGS)
+    n = 2000  # 10 s apart: ~5.5 h
+    times = f.START + 10.0 * np.arange(n)
+    values = f.normal_rows(n, 3)
+    hour = ((times - f.START) // 3600).astype(int)
+    values[:, 2] = 50 + np.random.default_rng(1).normal(size=hour.max() + 1)[hour]  # repeated between updates
+    values[1500:, 1] = values[1500, 1]  # TI-1 freezes for the last ~83 minutes
+    results = await fold.feed(values, times)
+    lab = ["LAB-0" in r.statistical.not_updated for r in results]
+    updates = np.r_[0, np.flatnonzero(np.diff(hour)) + 1]
+    assert not any(lab[i] for i in updates)
+    assert sum(lab) == n - (hour.max() + 1)
+    window = fold.tier2.window_totals(int(times[-1] // 300) + 1)
+    assert window[0][2] <= hour.max() + 1  # one sample per hourly update at most
+    frozen = [r.statistical.results.get("TI-1") for r in results[1500:]]
+    assert all(s is None or s.status != "stuck" for s in frozen[: 30 - 1])  # 30 updates x 10 s first
+    assert all(s is not None and s.status == "stuck" for s in frozen[35:])
+    assert "unchanged" in frozen[-1].context  # type: ignore[union-attr]
+    # the stuck value is kept out of the window, and the flatline is one alarm counting its readings
+    assert window[0][1] < 1500 + 31
+    record = fold.alarm("flatline:TI-1")
+    assert record is not None and record.record is not None
+    assert record.record.count == sum(
+        r.final_status.value == "anomaly" and "TI-1" in r.anomalous_sensors for r in results
+    )
+    assert record.record.count >= n - 1500 - 31
+
+
+async def test_the_forest_is_trained_at_a_fold_point_and_flags_a_plant_wide_excursion() -> None:
+    idx = f.index(n_hourly=1)
+    fold = f.InMemoryFold(idx, SETTINGS)
+    values = f.normal_rows(400, len(idx))
+    times = f.START + 10.0 * np.arange(400)
+    await fold.feed(values, times)
+    model = fold.tier2.model
+    assert model is not None and model.features == tuple(n for n in idx.names if not n.startswith("LAB"))
+    assert model.n_samples >= SETTINGS.if_min_training_rows
+    assert model.version.endswith("-49") or model.version.split("-")[1].isdigit()  # named after a stream entry
+    probe = values[-5:].copy()
+    probe[:, 3:6] += 100  # a plant-wide excursion on three sensors, five readings running
+    results = await fold.feed(probe, times[-5:] + 5000, seq0=10_000)
+    ml = results[-1].ml
+    assert ml is not None and ml.results.status == "Anomaly" and ml.results.model_version == model.version
+    assert {n for n in list(ml.results.values)[:3]} == {"TI-3", "TI-4", "TI-5"}
+    forest = fold.alarm("forest:plant")
+    assert forest is not None and forest.record is not None  # three readings: the forest's on-delay
