@@ -1,43 +1,27 @@
-"""Cost of the store's write path per analysed entry.
+"""Store requests per analysed entry, through the real pipeline.
 
-Run: ``.venv/bin/python bench/store_cost.py`` (needs ``npm ci`` for the Cosmos part).
-
-SQLite: ``put_results`` throughput for micro-batches of 64 realistic results (100 sensors each,
-about 12 kB of JSON), ``synchronous=FULL`` on the local disk; JSON serialisation is counted,
-building the pydantic models is not (that alone runs at ~2,000 results/s on this machine).
-
-Cosmos DB (``@vercel/cosmosdb-server`` through the real SDK): HTTP requests per analysed entry and
-the request charge the server reports in ``x-ms-request-charge``.
-
-Measured on the 2-core dev machine (2026-11-23):
-
-=====================================  ========  ===============================================
-path                                   requests  note
-=====================================  ========  ===============================================
-SQLite put_results, batches of 64          --    ~8,800 results/s (about 7 ms per batch of 64)
-normal entry (put_results)                 1.0   one upsert per result
-entry that updates one episode             3     upsert + get_episode (query by id) + replace
-entry that escalates (severity move)       5     upsert + get + mark + create + delete
-entry that opens an episode                2-3   upsert + create (+1 find_open_episode on a Redis miss)
-sweep existing_result_ids(500 ids)         1     one query
-=====================================  ========  ===============================================
+Run: ``python -m bench.store_cost`` (needs ``npm ci`` for the local Cosmos-protocol server and a
+Redis on 127.0.0.1:6379, or ``--redis``). Lands simulated payloads with 0, 1 and 10 sensors held
+above their High limit (so 0, 1 and 10 alarm records change with every reading), analyses them as
+the worker does (batches of 64, and one entry at a time as at the plant's 10 s cadence) with the
+Cosmos DB store, and counts the HTTP requests the SDK sends (and the request charge the server
+reports) per analysed entry. Also: SQLite ``put_results`` throughput.
 
 The local server reports a flat charge of 1 per request, so it cannot show real request units.
-Published figures for the real service: a point write of a ~1 kB item costs about 5-6 RU and
-grows with size and indexed paths (our ~12 kB result with default indexing: tens of RU; excluding
-``raw_data``/tier blocks from the index would cut that most); a point read ~1 RU; a query by id
-across partitions ~3 RU. Re-run this script against an Azure account (``COSMOS_DB_ENDPOINT``,
-``COSMOS_DB_KEY`` or a credential) for real numbers.
+Published figures for the real service: a point write of a ~4 kB item costs about 10 RU; a point
+read ~1 RU; a query by id across partitions ~3 RU. Re-run against an Azure account
+(``COSMOS_DB_ENDPOINT`` and ``COSMOS_DB_KEY`` or a credential) for real numbers.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -47,80 +31,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
+from analyzer.devtools.simulator import iter_payloads, simulate_plant
+from analyzer.runtime.services import Services, open_services
+from analyzer.settings import Settings
+from analyzer.store.cosmos import CosmosStore
+from analyzer.store.sqlite import SqliteStore
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from analyzer.store.cosmos import CosmosStore  # noqa: E402
-from analyzer.store.sqlite import SqliteStore  # noqa: E402
-from schemas.anomalies import Episode  # noqa: E402
-from schemas.results import (  # noqa: E402
-    AlarmType,
-    AnalysisResult,
-    FinalStatus,
-    HeuristicBlock,
-    HeuristicSensorResult,
-    SensorStatus,
-    Severity,
-    day_bucket,
-)
-
 LOCAL_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
-BASE = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
-SENSORS = [f"TI-{n:03d}" for n in range(100)]
-
-
-def realistic_result(n: int) -> AnalysisResult:
-    moment = BASE + timedelta(seconds=10 * n)
-    values = {sensor: 300.0 + i + (n % 7) * 0.1 for i, sensor in enumerate(SENSORS)}
-    heuristic = {
-        sensor: HeuristicSensorResult(
-            value=value, alarm_type=AlarmType.OK, status=SensorStatus.NORMAL, context="within limits"
-        )
-        for sensor, value in values.items()
-    }
-    return AnalysisResult(
-        id=f"{1763884800000 + n * 10_000}-0",
-        source_entry_id=f"{1763884800000 + n * 10_000}-0",
-        timestamp=moment,
-        day=day_bucket(moment),
-        raw_data=values,
-        heuristic=HeuristicBlock(timestamp=moment, processing_time_ms=0.4, results=heuristic),
-        final_status=FinalStatus.NORMAL,
-        overall_confidence=0.95,
-        analyzed_at=moment,
-    )
-
-
-def episode() -> Episode:
-    return Episode(
-        id="heuristic:TI-001:high@1763884800000-0",
-        condition_key="heuristic:TI-001:high",
-        tier="heuristic",
-        sensors=["TI-001"],
-        alarm_type="High",
-        severity_level=Severity.MEDIUM,
-        peak_severity=Severity.MEDIUM,
-        opened_at=BASE,
-        last_seen=BASE,
-        first_entry_id="1763884800000-0",
-        last_entry_id="1763884800000-0",
-        count=1,
-        description="TI-001 above High",
-    )
-
-
-async def bench_sqlite(batches: int = 40) -> float:
-    with tempfile.TemporaryDirectory() as folder:
-        store = await SqliteStore.open(Path(folder) / "bench.db")
-        prepared = [[realistic_result(batch * 64 + i) for i in range(64)] for batch in range(batches)]
-        try:
-            started = time.perf_counter()
-            for results in prepared:  # serialising to JSON is counted, building the models is not
-                await store.put_results(results)
-            elapsed = time.perf_counter() - started
-        finally:
-            await store.close()
-    return batches * 64 / elapsed
+#: The package's server with the tests' one fix (a point read of a missing document answers 404).
+SERVER = REPO / "tests" / "store" / "cosmos_server.js"
 
 
 class Meter:
@@ -142,12 +64,11 @@ class Meter:
 
 @contextmanager
 def local_cosmos() -> Iterator[str]:
-    cli = REPO / "node_modules" / "@vercel" / "cosmosdb-server" / "lib" / "cli.js"
     node = shutil.which("node")
-    if node is None or not cli.exists():
+    if node is None or not (REPO / "node_modules" / "@vercel" / "cosmosdb-server").exists():
         raise SystemExit("run `npm ci` at the repository root first")
     process = subprocess.Popen(
-        [node, str(cli), "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE, text=True
+        [node, str(SERVER), "--host", "127.0.0.1", "--port", "0"], stdout=subprocess.PIPE, text=True, cwd=REPO
     )
     try:
         assert process.stdout is not None
@@ -160,7 +81,19 @@ def local_cosmos() -> Iterator[str]:
         process.wait(timeout=5)
 
 
-async def bench_cosmos(endpoint: str, key: str | None, verify_tls: bool) -> dict[str, tuple[float, float]]:
+def _payloads(services: Services, n: int, breaching: list[str]) -> list[dict[str, Any]]:
+    start = datetime.now(UTC) - timedelta(seconds=10 * n + 60)
+    plant = simulate_plant(services.index.catalog, start, n, seed=5, anomaly_rate=0.0)
+    documents = list(iter_payloads(plant))
+    for document in documents:
+        for sensor in breaching:
+            document[sensor] = float(services.index.spec(sensor).high) + 0.5  # type: ignore[arg-type]
+    return documents
+
+
+async def per_entry(
+    redis_url: str, endpoint: str, key: str | None, verify_tls: bool, n_alarms: int, batch: int, n: int
+) -> tuple[float, float]:
     meter = Meter()
     store = await CosmosStore.open(
         endpoint=endpoint,
@@ -170,51 +103,85 @@ async def bench_cosmos(endpoint: str, key: str | None, verify_tls: bool) -> dict
         create_if_missing=True,
         raw_response_hook=meter,
     )
-    figures: dict[str, tuple[float, float]] = {}
+    stream = f"bench:{uuid.uuid4().hex[:8]}"
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_connection_string=SecretStr(redis_url),
+        stream_key=stream,
+        tier2_enabled=False,
+    )
+    services = await open_services(settings, statistical=False, store=store)
     try:
+        limited = [name for name in services.index.names if services.index.spec(name).high is not None]
+        documents = _payloads(services, n + 5, limited[:n_alarms])
+        await services.lander.land_documents(documents)
+        reply: Any = await services.redis.xrange(stream)
+        entries = [(str(i), dict(f)) for i, f in reply]
+        await services.pipeline.analyze_entries(entries[:5])  # alarms open; their records are written once
         meter.reset()
-        await store.put_results([realistic_result(i) for i in range(64)])
+        for first in range(5, len(entries), batch):
+            await services.pipeline.analyze_entries(entries[first : first + batch])
         requests, charge = meter.reset()
-        figures["normal entry (batch of 64)"] = (requests / 64, charge / 64)
-
-        opened = await store.create_episode(episode())
-        meter.reset()
-        await store.put_results([realistic_result(1000)])
-        current = await store.get_episode(opened.item.id)
-        assert current is not None
-        await store.replace_episode(current.item.model_copy(update={"count": 2}), current.etag)
-        figures["entry updating one episode"] = meter.reset()
-
-        await store.put_results([realistic_result(1001)])
-        current = await store.get_episode(opened.item.id)
-        assert current is not None
-        await store.replace_episode(
-            current.item.model_copy(update={"count": 3, "severity_level": Severity.HIGH}), current.etag
-        )
-        figures["entry escalating one episode"] = meter.reset()
-
-        await store.put_results([realistic_result(1002)])
-        await store.find_open_episode("heuristic:TI-002:high")
-        await store.create_episode(episode().model_copy(update={"id": "e2", "condition_key": "heuristic:TI-002:high"}))
-        figures["entry opening an episode (index miss)"] = meter.reset()
-
-        await store.existing_result_ids([realistic_result(i).id for i in range(500)])
-        figures["sweep existing_result_ids(500)"] = meter.reset()
     finally:
-        await store.close()
-    return {name: (float(r), float(c)) for name, (r, c) in figures.items()}
+        names = [k async for k in services.redis.scan_iter(match=f"*{stream}*")]
+        if names:
+            await services.redis.delete(*names)
+        await services.close()
+    return requests / n, charge / n
+
+
+async def bench_sqlite(redis_url: str, n: int = 2560) -> float:
+    """Results per second through ``put_results`` (batches of 64) of results the fold built."""
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            redis_connection_string=SecretStr(redis_url),
+            stream_key=f"bench:{uuid.uuid4().hex[:8]}",
+            tier2_enabled=False,
+        )
+        store = await SqliteStore.open(Path(folder) / "bench.db")
+        services = await open_services(settings, statistical=False, store=store)
+        try:
+            documents = _payloads(services, n, [])
+            readings = [services.lander.validate(d) for d in documents]
+            for k, reading in enumerate(readings):
+                object.__setattr__(reading, "entry_id", f"{1763884800000 + k * 10_000}-0")
+            folder_ = services.pipeline.folder
+            outcome = await folder_.fold_readings(folder_.new_state(), readings)
+            started = time.perf_counter()
+            for first in range(0, n, 64):
+                await store.put_results(outcome.results[first : first + 64])
+            elapsed = time.perf_counter() - started
+        finally:
+            await services.close()
+    return n / elapsed
 
 
 async def main() -> None:
-    print(f"SQLite put_results, batches of 64: {await bench_sqlite():,.0f} results/s")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--entries", type=int, default=256)
+    args = parser.parse_args()
+    figures: dict[str, Any] = {"sqlite_results_per_s": round(await bench_sqlite(args.redis))}
+    print(f"SQLite put_results, batches of 64: {figures['sqlite_results_per_s']:,} results/s")
     endpoint = os.environ.get("COSMOS_DB_ENDPOINT")
-    if endpoint:
-        figures = await bench_cosmos(endpoint, os.environ.get("COSMOS_DB_KEY"), verify_tls=True)
-    else:
-        with local_cosmos() as local:
-            figures = await bench_cosmos(local, LOCAL_KEY, verify_tls=False)
-    for name, (requests, charge) in figures.items():
-        print(f"Cosmos {name}: {requests:g} requests, {charge:g} RU reported")
+    with local_cosmos() if not endpoint else _given(endpoint) as url:
+        key = os.environ.get("COSMOS_DB_KEY") if endpoint else LOCAL_KEY
+        print("| alarms changing per reading | batch | requests per entry | charge per entry (reported) |")
+        print("| --- | --- | --- | --- |")
+        for n_alarms in (0, 1, 10):
+            for batch in (64, 1):
+                requests, charge = await per_entry(
+                    args.redis, url, key, bool(endpoint), n_alarms, batch, args.entries if batch > 1 else 64
+                )
+                figures[f"requests_per_entry_{n_alarms}_alarms_batch_{batch}"] = round(requests, 3)
+                print(f"| {n_alarms} | {batch} | {requests:.3f} | {charge:.3f} |")
+    print(json.dumps(figures))
+
+
+@contextmanager
+def _given(endpoint: str) -> Iterator[str]:
+    yield endpoint
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from pydantic import SecretStr
 
 from analyzer.devtools.simulator import iter_payloads, simulate_plant
 from analyzer.keys import CONSUMER_GROUP
+from analyzer.runtime.consumer import ensure_group
 from analyzer.runtime.services import open_services
-from analyzer.runtime.worker import StreamWorker, WorkerConfig, ensure_group
+from analyzer.runtime.worker import ConsumerConfig, analysis_worker
 from analyzer.settings import Settings
 from analyzer.store.protocol import ResultQuery
 
@@ -43,14 +44,14 @@ async def measure(redis_url: str, payloads: int, batch_size: int, tier2: bool) -
             readings = [services.lander.validate(doc) for doc in iter_payloads(plant)]
             for first in range(0, len(readings), 500):
                 await services.lander.land(readings[first : first + 500])
-            worker = StreamWorker(
+            worker = analysis_worker(
                 services.redis,
                 services.keys,
                 services.pipeline,
-                WorkerConfig(batch_size=batch_size, block_ms=0),
+                ConsumerConfig(batch_size=batch_size, block_ms=0),
                 "bench",
             )
-            await ensure_group(services.redis, stream)
+            await ensure_group(services.redis, stream, CONSUMER_GROUP)
             started = time.perf_counter()
             while await worker.read_once():
                 pass
@@ -72,7 +73,7 @@ async def measure(redis_url: str, payloads: int, batch_size: int, tier2: bool) -
         "batch_size": batch_size,
         "tier2": tier2,
         "seconds": round(elapsed, 3),
-        "payloads_per_s": round(worker.stats.analysed / elapsed, 1),
+        "payloads_per_s": round(worker.stats.handled / elapsed, 1),
         "group": CONSUMER_GROUP,
     }
 

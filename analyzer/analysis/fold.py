@@ -65,6 +65,8 @@ class Rejected:
     entry_id: str
     reason: str
     fields: Mapping[str, str]
+    #: Rejected by an earlier fold (found dead-lettered), not by this call.
+    earlier: bool = False
 
 
 @dataclass

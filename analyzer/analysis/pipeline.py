@@ -45,11 +45,14 @@ class BatchOutcome:
 
     results: list[AnalysisResult] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    #: Stored by an earlier call and not read back (``want_results=False``).
+    stored: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
 
     @property
-    def done(self) -> list[str]:
-        return [r.id for r in self.results] + [r.entry_id for r in self.rejected]
+    def analysed(self) -> list[str]:
+        """Every entry with a durable result."""
+        return [r.id for r in self.results] + self.stored
 
 
 def _verdict(result: AnalysisResult | None = None, rejected: Rejected | None = None) -> bytes:
@@ -93,13 +96,13 @@ class Pipeline:
 
         Entries analysed before (a redelivery) are returned as they were stored; with
         ``want_results=False`` (the worker only acknowledges) their stored documents are not read
-        back, and their results in the outcome are placeholders carrying the id only.
+        back: they are listed in ``stored``.
         """
         if not entries:
             return BatchOutcome()
         wanted = dict(entries)
         newest = max(wanted, key=entry_order)
-        found: dict[str, AnalysisResult | Rejected] = {}
+        found: dict[str, AnalysisResult | Rejected | str] = {}
         await self._fold_through(newest, wanted, found)
         missing = [i for i in wanted if i not in found]
         if missing:
@@ -111,6 +114,8 @@ class Pipeline:
                 outcome.results.append(item)
             elif isinstance(item, Rejected):
                 outcome.rejected.append(item)
+            elif item is not None:
+                outcome.stored.append(entry_id)
             else:
                 outcome.pending.append(entry_id)
         return outcome
@@ -183,9 +188,10 @@ class Pipeline:
 
     async def _finalise_from_verdicts(
         self, entry_ids: Sequence[str], *, want_results: bool
-    ) -> dict[str, AnalysisResult | Rejected]:
-        """Entries another worker folded: finalise them from their verdicts, or find them done."""
-        found: dict[str, AnalysisResult | Rejected] = {}
+    ) -> dict[str, AnalysisResult | Rejected | str]:
+        """Entries another worker folded: finalise them from their verdicts, or find them done
+        (a stored result, its id when not read back, or a dead letter)."""
+        found: dict[str, AnalysisResult | Rejected | str] = {}
         verdicts = await self.shared.verdicts(entry_ids)
         results, rejected = [], []
         for entry_id, raw in verdicts.items():
@@ -205,16 +211,11 @@ class Pipeline:
         if rest:
             stored = await self.store.existing_result_ids(rest)
             for entry_id in stored:
-                result = await self.store.get_result(entry_id) if want_results else _placeholder(entry_id)
-                if result is not None:
-                    found[entry_id] = result
+                result = await self.store.get_result(entry_id) if want_results else None
+                found[entry_id] = result if result is not None else entry_id
             dead = await dead_lettered_ids(self.redis, self.keys, [i for i in rest if i not in stored])
-            found.update({i: Rejected(i, "dead-lettered earlier", {}) for i in dead})
+            found.update({i: Rejected(i, "dead-lettered earlier", {}, earlier=True) for i in dead})
         return found
-
-
-def _placeholder(entry_id: str) -> AnalysisResult:
-    return AnalysisResult.model_construct(id=entry_id)
 
 
 def _text(value: Any) -> str:

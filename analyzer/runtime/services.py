@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis.asyncio import ConnectionPool, Redis
 
@@ -27,6 +27,9 @@ from analyzer.runtime.redis_auth import AsyncTokenSource
 from analyzer.settings import Settings
 from analyzer.store.factory import open_store
 from analyzer.store.protocol import Store
+
+if TYPE_CHECKING:
+    from analyzer.tiers.statistical import StatisticalSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,17 +101,24 @@ class Services:
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
 
 
-async def open_services(settings: Settings, *, statistical: bool | None = None) -> Services:
+async def open_services(
+    settings: Settings,
+    *,
+    statistical: bool | None = None,
+    statistical_settings: StatisticalSettings | None = None,
+    store: Store | None = None,
+) -> Services:
+    """Build everything from ``settings``; tests and benchmarks may hand in tier 2's settings or a store."""
     index = SensorIndex.from_catalog(load_catalog(settings.sensor_catalog))
     redis = connect_redis(settings)
     binary = binary_client(redis)
     keys = RedisKeys(settings.stream_key)
-    store = await open_store(settings)
+    store = store or await open_store(settings)
     tier2 = None
     if settings.tier2_enabled if statistical is None else statistical:
         from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 
-        tier2 = StatisticalTier(index, StatisticalSettings(), window_s=settings.window_s)
+        tier2 = StatisticalTier(index, statistical_settings or StatisticalSettings(), window_s=settings.window_s)
     folder = Folder(index, tier2, max_payload_bytes=settings.max_payload_bytes)
     projector = AlarmProjector(store, redis, keys)
     shared = SharedFold(binary, keys, folder, window_s=settings.window_s)

@@ -1,10 +1,12 @@
 """The sweep: analyse entries in the 24 h window that have no stored result.
 
 In Azure the Redis stream trigger acknowledges an entry whether or not the function succeeded,
-so delivery is at most once. The sweep makes the whole at least once: it walks the stream oldest
-first, asks the store which entries have results, and analyses the rest. Entries younger than
-``grace_s`` are left to the trigger (which is probably analysing them right now), entries already
-dead-lettered are skipped, and a Redis lock keeps two sweeps from running at once.
+so delivery is at most once. Every analysis folds the stream in order up to the entry it was asked
+about, so an entry the trigger missed is analysed as soon as a later one is; the sweep covers the
+rest: it walks the window oldest first, asks the store which entries have results, and hands the
+others to the pipeline (which folds them, or stores the verdicts of a fold that was interrupted
+before its results were written). Entries younger than ``grace_s`` are left to the trigger, and a
+Redis lock keeps two sweeps from running at once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from redis.asyncio import Redis
 
 from analyzer.analysis.pipeline import Pipeline
 from analyzer.keys import RedisKeys
-from analyzer.runtime.dead_letter import dead_lettered_ids
 from analyzer.store.protocol import Store
 from schemas.api import SweepResponse
 
@@ -52,13 +53,16 @@ async def sweep(
             if not entries:
                 break
             ids = [entry_id for entry_id, _ in entries]
-            done = await store.existing_result_ids(ids) | await dead_lettered_ids(redis, keys, ids)
+            done = await store.existing_result_ids(ids)
             missing = [(i, f) for i, f in entries if i not in done]
-            outcome = await pipeline.analyze_entries(missing)  # dead-letters what it cannot analyse
+            # Folds what is not folded yet (dead-lettering what cannot be analysed) and finalises
+            # what was folded but not stored; entries the fold rejected before come back as such.
+            outcome = await pipeline.analyze_entries(missing, want_results=False)
+            earlier = sum(r.earlier for r in outcome.rejected)
             totals["scanned"] += len(entries)
-            totals["already_done"] += len(entries) - len(missing)
-            totals["analysed"] += len(outcome.results)
-            totals["dead_lettered"] += len(outcome.rejected)
+            totals["already_done"] += len(done) + earlier
+            totals["analysed"] += len(outcome.analysed)
+            totals["dead_lettered"] += len(outcome.rejected) - earlier
             start = f"({ids[-1]}"
     finally:
         await redis.eval(

@@ -28,7 +28,7 @@ class _Analyse:
     async def __call__(self, entries: Sequence[Entry]) -> Handled:
         outcome = await self.pipeline.analyze_entries(entries, want_results=False)
         # Rejected entries were dead-lettered by the pipeline when it folded them.
-        return Handled(done=[r.id for r in outcome.results], dead_lettered=[r.entry_id for r in outcome.rejected])
+        return Handled(done=outcome.analysed, dead_lettered=[r.entry_id for r in outcome.rejected])
 
 
 def analysis_worker(

@@ -51,9 +51,12 @@ def test_analyze_stores_a_result_keyed_by_the_entry_id_and_is_idempotent(client:
     assert result["severity_level"] == "critical"
     assert result["heuristic"]["results"][HIGH_SENSOR]["alarm_type"] == "High-High"
     assert result["anomalous_sensors"] == [HIGH_SENSOR]
-    [episode_id] = result["episode_ids"]
+    assert sorted(result["alarm_ids"]) == [
+        f"high:{HIGH_SENSOR}@1763892000000-0",
+        f"high_high:{HIGH_SENSOR}@1763892000000-0",
+    ]
     again = client.post("/api/v1/analyze", json=body).json()
-    assert again["id"] == result["id"] and again["episode_ids"] == [episode_id]
+    assert again == result
 
 
 def test_malformed_payload_is_a_422_with_the_reason_and_is_dead_lettered(

@@ -1,6 +1,6 @@
 """End to end on a real Redis and SQLite, with tiers 1 and 2: simulate a plant with labelled
 anomalies, land it, run the stream worker until the group has nothing left, and check that every
-payload has a result and each limit breach is one episode counting its readings; then re-process
+payload has a result and each limit breach is one alarm record counting its readings; then re-process
 everything and check that nothing changed."""
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from redis.asyncio import Redis
 
 from analyzer.devtools.simulator import AnomalyLabel, iter_payloads, simulate_plant
 from analyzer.keys import CONSUMER_GROUP
+from analyzer.runtime.consumer import ConsumerStats
 from analyzer.runtime.services import Services, open_services
 from analyzer.runtime.sweep import sweep
-from analyzer.runtime.worker import StreamWorker, WorkerConfig, WorkerStats
+from analyzer.runtime.worker import ConsumerConfig, analysis_worker
 from analyzer.settings import Settings
 from schemas.results import AnalysisResult
-from tests.integration.helpers import all_episodes, all_results, group_info, group_is_done, land, wait_until
+from tests.integration.helpers import all_alarms, all_results, group_info, group_is_done, land, wait_until
 
 N = 1200  # 3 h 20 min of 10 s payloads
 SEED = 2  # two limit breaches (PI-601 low, FI-401 high), stuck sensors and a spike
@@ -34,8 +35,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     await opened.close()
 
 
-async def _run_worker(services: Services) -> WorkerStats:
-    worker = StreamWorker(services.redis, services.keys, services.pipeline, WorkerConfig(batch_size=64, block_ms=50))
+async def _run_worker(services: Services) -> ConsumerStats:
+    config = ConsumerConfig(batch_size=64, block_ms=50)
+    worker = analysis_worker(services.redis, services.keys, services.pipeline, config)
     stop = asyncio.Event()
     run = asyncio.create_task(worker.run(stop))
     await wait_until(lambda: group_is_done(services.redis, services.keys.stream), timeout=25, what="the worker")
@@ -65,15 +67,15 @@ async def test_simulated_plant_through_the_worker(services: Services, redis_clie
     assert len(ids) == N
 
     first = await _run_worker(services)
-    assert (first.analysed, first.already_done, first.dead_lettered) == (N, 0, 0)
+    assert (first.handled, first.dead_lettered) == (N, 0)
 
     results = await all_results(services.store)
     assert len(results) == N and {r.id for r in results} == set(ids)
-    episodes = await all_episodes(services.store)
+    records = await all_alarms(services.store)
     for label in breaches:
         [sensor] = label.sensors
         direction = "high" if label.detail.startswith("high") else "low"
-        key = f"heuristic:{sensor}:{direction}"
+        key = f"{label.detail}:{sensor}"
         # Every reading in the label's span is past the limit (the simulator's promise) ...
         spec = services.index.spec(sensor)
         limit = getattr(spec, label.detail)
@@ -83,38 +85,38 @@ async def test_simulated_plant_through_the_worker(services: Services, redis_clie
         )
         past = column[span] > limit if direction == "high" else column[span] < limit
         assert past.all() and past.sum() == _readings_in(label)
-        # ... and the breach is one episode counting each of them once, not one per reading.
-        matching = [e for e in episodes if e.condition_key == key]
-        assert len(matching) == 1, [(e.id, e.count) for e in matching]
-        [episode] = matching
-        assert episode.opened_at == label.start
-        assert episode.count == _readings_in(label)
-        assert episode.last_seen == label.end
-        assert episode.state == "cleared"  # the sensor came back inside its limits
-        breached = [r for r in results if sensor in r.anomalous_sensors and r.final_status.value == "anomaly"]
+        # ... and the breach is one alarm record counting each of them once, not one per reading.
+        matching = [a for a in records if a.alarm_key == key]
+        assert len(matching) == 1, [(a.id, a.count) for a in matching]
+        [record] = matching
+        assert record.opened_at == label.start
+        assert record.count == _readings_in(label)
+        assert record.last_seen == label.end
+        assert record.process == "cleared"  # the sensor came back inside its limits (and its deadband)
+        breached = [r for r in results if record.id in r.alarm_ids]
         assert len(breached) == _readings_in(label)
-        assert all(episode.id in r.episode_ids for r in breached)
+        assert all(r.final_status.value == "anomaly" and sensor in r.anomalous_sensors for r in breached)
     # Nothing else was alarmed on those sensors' limits.
-    heuristic_keys = {e.condition_key for e in episodes if e.tier == "heuristic"}
-    assert heuristic_keys == {"heuristic:PI-601:low", "heuristic:FI-401:high"}
+    limit_keys = {a.alarm_key for a in records if a.tier == "heuristic"}
+    assert limit_keys == {"low:PI-601", "high:FI-401"}
 
     # Re-delivering every entry (the group rewound) keeps one result per entry with the same
-    # verdicts and changes no episode: the worker acknowledges entries that have a result.
-    before = {e.id: (e.count, e.last_seen, e.state) for e in episodes}
+    # verdicts and changes no alarm: the stream was folded past them; they are acknowledged.
+    before = {a.id: (a.count, a.last_seen, a.state, a.revision) for a in records}
     tier1_before = {r.id: _tier1(r) for r in results}
     verdicts_before = {r.id: (r.final_status, r.severity_level, tuple(r.anomalous_sensors)) for r in results}
     assert sum(bool(v) for v in tier1_before.values()) == sum(_readings_in(b) for b in breaches)
     await redis_client.xgroup_setid(stream_key, CONSUMER_GROUP, "0")
     assert (await group_info(redis_client, stream_key))["lag"] == N
     again = await _run_worker(services)
-    assert (again.analysed, again.already_done) == (0, N)
+    assert (again.handled, again.dead_lettered) == (N, 0)
     after_results = await all_results(services.store)
     assert len(after_results) == N
     assert {r.id: _tier1(r) for r in after_results} == tier1_before
     assert {r.id: (r.final_status, r.severity_level, tuple(r.anomalous_sensors)) for r in after_results} == (
         verdicts_before
     )
-    assert {e.id: (e.count, e.last_seen, e.state) for e in await all_episodes(services.store)} == before
+    assert {a.id: (a.count, a.last_seen, a.state, a.revision) for a in await all_alarms(services.store)} == before
 
     # And the sweep finds nothing to do.
     outcome = await sweep(redis_client, services.keys, services.store, services.pipeline, grace_s=0)

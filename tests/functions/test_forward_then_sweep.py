@@ -78,18 +78,18 @@ async def test_a_failed_forward_is_dead_lettered_and_the_sweep_analyses_it_exact
     # The trigger delivering the same entry late does not double anything either.
     result = forward_entry(raw, live, redis_factory=redis_factory)
     assert result is not None and result["id"] == entry_id and result["final_status"] == "anomaly"
-    episodes = httpx.post(
+    alarm_ids = httpx.post(
         f"{analyzer_url}/api/v1/analyze",
         json={"entry_id": entry_id, "payload": payload},
         headers={"X-API-Key": API_KEY},
-    ).json()["episode_ids"]
-    assert episodes == [f"heuristic:{BREACHING}:high@{entry_id}"]
+    ).json()["alarm_ids"]
+    assert sorted(alarm_ids) == [f"high:{BREACHING}@{entry_id}", f"high_high:{BREACHING}@{entry_id}"]
     store = await SqliteStore.open(settings.sqlite_path)
     try:
-        episode = await store.get_episode(episodes[0])
+        records = [await store.get_alarm(alarm_id) for alarm_id in alarm_ids]
     finally:
         await store.close()
-    assert episode is not None and episode.item.count == 1
+    assert all(record is not None and record.count == 1 for record in records)
 
 
 def test_the_analyzer_refuses_calls_without_the_function_key(analyzer_url: str) -> None:

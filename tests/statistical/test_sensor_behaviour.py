@@ -65,6 +65,6 @@ async def test_the_forest_is_trained_at_a_fold_point_and_flags_a_plant_wide_excu
     results = await fold.feed(probe, times[-5:] + 5000, seq0=10_000)
     ml = results[-1].ml
     assert ml is not None and ml.results.status == "Anomaly" and ml.results.model_version == model.version
-    assert {n for n in list(ml.results.values)[:3]} == {"TI-3", "TI-4", "TI-5"}
+    assert set(list(ml.results.values)[:3]) == {"TI-3", "TI-4", "TI-5"}
     forest = fold.alarm("forest:plant")
     assert forest is not None and forest.record is not None  # three readings: the forest's on-delay

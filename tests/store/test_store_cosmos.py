@@ -176,14 +176,6 @@ def _http_error(status: int, headers: dict[str, str] | None = None) -> CosmosHtt
     )
 
 
-def _crash(point: str) -> _faults.FaultHook:
-    def hook(reached: str) -> None:
-        if reached == point:
-            raise SimulatedCrash(point)
-
-    return hook
-
-
 async def test_throttling_is_retried_after_the_services_delay() -> None:
     calls: list[float] = []
 
