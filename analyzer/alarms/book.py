@@ -91,6 +91,8 @@ class BatchAlarms:
 
     #: Per reading: the records that counted it (ids) and their priorities.
     counted: list[list[tuple[str, AlarmKind, str]]]
+    #: Per reading: the (kind, sensor) of every active alarm right after it, when any.
+    active_after: list[frozenset[tuple[AlarmKind, str]]] = field(default_factory=list)
     events: list[AlarmEvent] = field(default_factory=list)
     #: Keys of the alarms that changed (to be written back), including those that went idle.
     changed: set[str] = field(default_factory=set)
@@ -148,7 +150,16 @@ class AlarmBook:
                 wanted = np.flatnonzero(observed.level[row] >= Level.HOLD).tolist() if row in busy[kind] else []
                 for slot in sorted(set(wanted) | live):
                     self._visit(kind, int(slot), row, entry_id, at, observed, outcome)
+            outcome.active_after.append(self._active())
         return outcome
+
+    def _active(self) -> frozenset[tuple[AlarmKind, str]]:
+        return frozenset(
+            (a.kind, sensor)
+            for a in self.alarms.values()
+            if a.phase in (Phase.ACTIVE, Phase.PENDING_OFF)
+            for sensor in a.sensors
+        )
 
     def _live_slots(self, kind: AlarmKind) -> set[int]:
         """Sensors (slots) with a live alarm of ``kind``; for plant-wide kinds {-1} when live."""

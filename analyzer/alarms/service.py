@@ -146,6 +146,12 @@ class AlarmService:
             resolved = await self.store.get_resolved(alarm_id)
             if resolved is None:
                 raise
+            same = (resolved.resolved_by, resolved.resolution_note, resolved.root_cause) == (by, note, root_cause)
+            if if_match is not None and not same:
+                raise AlarmConflict(
+                    f"anomaly {alarm_id} was resolved by {resolved.resolved_by} at {resolved.resolved_at.isoformat()}",
+                    resolved,
+                ) from None
             await self.store.close_alarm(resolved)  # complete an interrupted resolve; harmless otherwise
             return resolved
         assert outcome.resolved is not None

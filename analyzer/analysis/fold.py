@@ -183,8 +183,12 @@ class Folder:
         values = np.stack([r.values for r in group])
         times = np.array([r.epoch_s for r in group])
         entry_ids = [r.entry_id for r in group]
-        observations: list[KindObservations] = self.observer.limits(values)
         tier, tier2 = self.statistical, state.tier2
+        if tier is not None and tier2 is not None and (tier2.newest is None or bucket > tier2.newest):
+            # A new bucket: its boundary is the same for everyone however the batches fell.
+            tier.rebase(tier2, bucket, self._in_alarm(state))
+            await self._train_if_due(tier, tier2, bucket, entry_ids[0], outcome)
+        observations: list[KindObservations] = self.observer.limits(values)
         scores = None
         if tier is not None and tier2 is not None:
             scores = tier.score(tier2, values, times, bucket)
@@ -194,20 +198,37 @@ class Folder:
             outcome.alarms[key] = state.book.alarms.get(key)
         outcome.events.extend(decided.events)
         if tier is not None and tier2 is not None and scores is not None:
-            added = self._learn(tier, tier2, scores, bucket, observations, decided, state.book)
+            added = self._learn(tier, tier2, scores, bucket, observations, decided)
             outcome.buckets.add(bucket)
             if added is not None:
                 known = outcome.rows.get(bucket)
                 outcome.rows[bucket] = added if known is None else np.concatenate([known, added])
-            stream_time = float(entry_order(entry_ids[-1])[0]) / 1000
-            if tier.training_due(tier2, stream_time):
-                version = entry_ids[-1]
-                model = await asyncio.to_thread(tier.train, tier2, version)
-                if model is not None:
-                    tier.adopt(tier2, model, stream_time)
-                    outcome.models.append(model)
-                    log.info("trained IsolationForest %s on %d rows", model.version, model.n_samples)
         outcome.results.extend(self.results.build(group, values, scores, decided, state.book))
+
+    async def _train_if_due(
+        self, tier: StatisticalTier, tier2: Tier2State, bucket: int, first_entry: str, outcome: FoldOutcome
+    ) -> None:
+        """Retrain as a new bucket starts, on the rows of the buckets before it: a point of the fold
+        that does not depend on how the stream was cut into batches or shared among workers."""
+        stream_time = float(bucket * tier.settings.bucket_s)
+        if not tier.training_due(tier2, stream_time):
+            return
+        model = await asyncio.to_thread(tier.train, tier2, first_entry)
+        if model is not None:
+            tier.adopt(tier2, model, stream_time)
+            outcome.models.append(model)
+            log.info("trained IsolationForest %s on %d rows", model.version, model.n_samples)
+
+    def _in_alarm(self, state: FoldState) -> np.ndarray:
+        """Sensors with a standing alarm of a protecting kind."""
+        in_alarm = np.zeros(len(self.index), dtype=bool)
+        for alarm in state.book.alarms.values():
+            if alarm.kind in PROTECTING and alarm.phase in (Phase.ACTIVE, Phase.PENDING_OFF):
+                for sensor in alarm.sensors:
+                    slot = self.index.position.get(sensor)
+                    if slot is not None:
+                        in_alarm[slot] = True
+        return in_alarm
 
     def _learn(
         self,
@@ -217,23 +238,25 @@ class Folder:
         bucket: int,
         observations: list[KindObservations],
         decided: BatchAlarms,
-        book: AlarmBook,
     ) -> np.ndarray | None:
-        """Learn the group into tier 2's window; returns the training rows it added, if any."""
+        """Learn the group into tier 2's window; returns the training rows it added, if any.
+
+        A sensor is kept out of the window at a reading when an alarm of a protecting kind stands
+        on it right after that reading, or when the reading is a measured fault (beyond a limit,
+        outside the instrument's range) even before its alarm's on-delay is met.
+        """
         position = self.index.position
-        in_alarm = np.zeros(len(self.index), dtype=bool)
-        for alarm in book.alarms.values():
-            if alarm.kind in PROTECTING and alarm.phase in (Phase.ACTIVE, Phase.PENDING_OFF):
-                for sensor in alarm.sensors:
-                    slot = position.get(sensor)
-                    if slot is not None:
-                        in_alarm[slot] = True
-        protected = np.broadcast_to(in_alarm, scores.values.shape).copy()
+        protected = np.zeros(scores.values.shape, dtype=bool)
+        for row, active in enumerate(decided.active_after):
+            for kind, sensor in active:
+                slot = position.get(sensor)
+                if slot is not None and kind in PROTECTING:
+                    protected[row, slot] = True
         for observed in observations:
             if observed.kind in _MEASURED:
                 protected |= observed.level == Level.ALARM
         keep_rows = np.array([not counted for counted in decided.counted], dtype=bool)
         before = len(tier2.rows.get(bucket, ()))
-        tier.learn(tier2, scores, bucket, protected=protected, keep_rows=keep_rows, in_alarm=in_alarm)
+        tier.learn(tier2, scores, bucket, protected=protected, keep_rows=keep_rows)
         rows = tier2.rows.get(bucket)
         return rows[before:] if rows is not None and len(rows) > before else None

@@ -29,6 +29,7 @@ from analyzer.tiers.statistical.forest import ForestModel
 from analyzer.tiers.statistical.state import Tier2State
 
 EVENTS_MAXLEN = 10_000
+_HEAD_FIELDS = ("cursor", "epoch", "t2", "t2:sensors", "flood", "windows")
 
 _COMMIT = """
 local cur = redis.call('HGET', KEYS[1], 'cursor') or ''
@@ -119,42 +120,79 @@ class SharedFold:
     # ------------------------------------------------------------------ reading
 
     async def load(self, local: FoldState | None = None) -> FoldState:
-        """The stored state; buckets ``local`` already holds (and that cannot change) are not re-read."""
-        fields = cast(
-            list[bytes | None],
-            await self.redis.hmget(self.keys.fold, ["cursor", "epoch", "t2", "t2:sensors", "flood", "windows"]),
-        )
-        cursor_raw, epoch_raw, t2_raw, sensors_raw, flood_raw, windows_raw = fields
-        raw_alarms = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.alarms))
-        flood = orjson.loads(flood_raw) if flood_raw else {"recent": [], "first": None}
-        windows = [MaintenanceWindow.model_validate(w) for w in orjson.loads(windows_raw)] if windows_raw else []
+        """The stored state, read as one consistent snapshot (a MULTI/EXEC of every read, retried
+        when the window moved on between choosing the buckets to read and reading them). Buckets
+        that ``local`` holds and that cannot change any more (those before its newest) are reused."""
+        known = local.tier2 if local is not None else None
+        for _ in range(20):
+            head = cast(bytes | None, await self.redis.hget(self.keys.fold, "t2"))
+            newest = orjson.loads(head).get("newest") if head else None
+            fetch = self._buckets_to_read(newest, known)
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.hmget(self.keys.fold, list(_HEAD_FIELDS))
+                pipe.hgetall(self.keys.alarms)
+                pipe.hmget(self.keys.fold, [f"b:{b}" for b in fetch] or ["b:none"])
+                for b in fetch:
+                    pipe.lrange(self.keys.rows(b), 0, -1)
+                replies = await pipe.execute()
+            fields = dict(zip(_HEAD_FIELDS, cast(list[bytes | None], replies[0]), strict=True))
+            meta = orjson.loads(fields["t2"]) if fields["t2"] else None
+            if (meta.get("newest") if meta else None) != newest:
+                continue  # another worker opened a new bucket meanwhile: choose again
+            buckets = dict(zip(fetch, cast(list[bytes | None], replies[2]), strict=False))
+            rows = dict(zip(fetch, cast(list[list[bytes]], replies[3:]), strict=True))
+            return await self._assemble(fields, meta, cast(dict[bytes, bytes], replies[1]), buckets, rows, known)
+        raise RuntimeError("the shared fold state kept moving while being read; try again")
+
+    def _buckets_to_read(self, newest: int | None, local: Tier2State | None) -> list[int]:
+        tier = self.folder.statistical
+        if tier is None or newest is None:
+            return []
+        wanted = range(int(newest) - tier.n_buckets, int(newest) + 1)
+        if local is None or local.newest is None:
+            return list(wanted)
+        return [b for b in wanted if b not in local.buckets or b >= local.newest]
+
+    async def _assemble(
+        self,
+        fields: dict[str, bytes | None],
+        meta: dict[str, Any] | None,
+        raw_alarms: dict[bytes, bytes],
+        buckets: dict[int, bytes | None],
+        rows: dict[int, list[bytes]],
+        local: Tier2State | None,
+    ) -> FoldState:
+        flood = orjson.loads(fields["flood"]) if fields["flood"] else {"recent": [], "first": None}
+        windows = fields["windows"]
         book = AlarmBook(
             self.folder.index,
             self.folder.policy,
             {k.decode(): load_alarm(v) for k, v in raw_alarms.items()},
             recent_activations=[(float(t), str(i)) for t, i in flood["recent"]],
             flood_first=flood["first"],
-            windows=windows,
+            windows=[MaintenanceWindow.model_validate(w) for w in orjson.loads(windows)] if windows else [],
         )
         tier2 = None
         if self.folder.statistical is not None:
-            tier2 = await self._load_tier2(t2_raw, sensors_raw, local.tier2 if local is not None else None)
+            tier2 = await self._tier2(meta, fields["t2:sensors"], buckets, rows, local)
+        cursor = fields["cursor"]
         return FoldState(
-            cursor=cursor_raw.decode() if cursor_raw else None,
-            epoch=int(epoch_raw or 0),
-            tier2=tier2,
-            book=book,
+            cursor=cursor.decode() if cursor else None, epoch=int(fields["epoch"] or 0), tier2=tier2, book=book
         )
 
-    async def _load_tier2(
-        self, meta_raw: bytes | None, sensors_raw: bytes | None, local: Tier2State | None
+    async def _tier2(
+        self,
+        meta: dict[str, Any] | None,
+        sensors_raw: bytes | None,
+        buckets: dict[int, bytes | None],
+        rows: dict[int, list[bytes]],
+        local: Tier2State | None,
     ) -> Tier2State:
         tier = self.folder.statistical
         assert tier is not None
         state = tier.new_state()
-        if meta_raw is None:
+        if meta is None:
             return state
-        meta = orjson.loads(meta_raw)
         state.learned = int(meta["learned"])
         state.next_training = int(meta["next_training"])
         state.trained_at = float(meta["trained_at"])
@@ -163,29 +201,21 @@ class SharedFold:
             state.sensors.update(_unpack_arrays(sensors_raw))
         newest = meta.get("newest")
         if newest is not None:
-            wanted = list(range(int(newest) - tier.n_buckets, int(newest) + 1))
-            known = local.buckets if local is not None else {}
-            local_newest = local.newest if local is not None else None
-            # Buckets before the local newest are final: keep those we have, read the rest.
-            fetch = [b for b in wanted if b not in known or local_newest is None or b >= local_newest]
-            for b in wanted:
-                if b not in fetch and b in known:
-                    state.buckets[b] = known[b]
-                    if local is not None and b in local.rows:
-                        state.rows[b] = local.rows[b]
-            if fetch:
-                stats = cast(list[bytes | None], await self.redis.hmget(self.keys.fold, [f"b:{b}" for b in fetch]))
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    for b in fetch:
-                        pipe.lrange(self.keys.rows(b), 0, -1)
-                    chunks = await pipe.execute()
-                for b, raw, parts in zip(fetch, stats, chunks, strict=True):
+            for b in range(int(newest) - tier.n_buckets, int(newest) + 1):
+                if b in buckets:
+                    raw = buckets[b]
                     if raw:
                         state.buckets[b] = np.frombuffer(raw, dtype="<f8").reshape(3, state.n_sensors).copy()
-                    if parts:
-                        rows = np.frombuffer(b"".join(parts), dtype="<f4").reshape(-1, state.n_sensors)
-                        state.rows[b] = rows.copy()
+                    if rows.get(b):
+                        chunk = np.frombuffer(b"".join(rows[b]), dtype="<f4").reshape(-1, state.n_sensors)
+                        state.rows[b] = chunk.copy()
+                elif local is not None and b in local.buckets:
+                    # Final before the local newest: the same numbers, not read again.
+                    state.buckets[b] = local.buckets[b]
+                    if b in local.rows:
+                        state.rows[b] = local.rows[b]
             if local is not None:
+                # Baselines of buckets whose predecessors are final (valid in any consistent state).
                 state.baselines = local.baselines
         version = meta.get("model_version")
         if version:
@@ -193,6 +223,8 @@ class SharedFold:
                 state.model = local.model
             else:
                 state.model = await self.read_model(version)
+                if state.model is None:
+                    raise RuntimeError(f"IsolationForest model {version} named by the shared state is missing")
         return state
 
     async def read_model(self, version: str) -> ForestModel | None:

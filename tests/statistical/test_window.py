@@ -29,7 +29,6 @@ def _learn(tier: StatisticalTier, state: Tier2State, values: np.ndarray, times: 
             int(bucket),
             protected=none,
             keep_rows=np.ones(rows.sum(), dtype=bool),
-            in_alarm=np.zeros(values.shape[1], dtype=bool),
         )
 
 

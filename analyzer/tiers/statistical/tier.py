@@ -43,7 +43,7 @@ from analyzer.tiers.statistical.forest import ForestModel, fit_model
 from analyzer.tiers.statistical.outcome import ABSENT, ANOMALY, INSUFFICIENT, NORMAL, NOT_UPDATED, STUCK
 from analyzer.tiers.statistical.settings import StatisticalSettings
 from analyzer.tiers.statistical.state import Baseline, Tier2State
-from analyzer.tiers.statistical.window import COUNT, MEAN, aggregate, merge, robust_centre_spread, std_of
+from analyzer.tiers.statistical.window import COUNT, MEAN, accumulate, empty, robust_centre_spread, std_of
 
 _HOURLY_S = 3600.0
 #: A sensor missing for this many of its update intervals is stale.
@@ -261,21 +261,19 @@ class StatisticalTier:
         *,
         protected: np.ndarray,
         keep_rows: np.ndarray,
-        in_alarm: np.ndarray,
     ) -> None:
         """Fold a scored group into ``state`` (which the caller owns: see :meth:`Tier2State.copy`).
 
         ``protected`` (rows, n): sensors kept out of the window at each reading; ``keep_rows``
-        (rows,): readings that may become training rows; ``in_alarm`` (n,): sensors with a live
-        alarm after the group (their baseline is frozen, or released when it cleared).
+        (rows,): readings that may become training rows. Readings are added one at a time
+        (Welford), so the window's numbers are the same however the stream was cut into groups.
         """
         values = scores.values
         unchanged_long = ~scores.changed & (scores.stuck_for_s >= self._stuck_after)
         learnable = scores.sampled & ~unchanged_long & ~protected
         learned = np.where(learnable, values, np.nan)
-        stats = aggregate(learned)
         current = state.buckets.get(bucket)
-        state.buckets[bucket] = stats if current is None else merge(current, stats)
+        state.buckets[bucket] = accumulate(current if current is not None else empty(state.n_sensors), learned)
         kept = learned[keep_rows]
         kept = kept[~np.isnan(kept).all(axis=1)] if len(kept) else kept
         if len(kept):
@@ -285,17 +283,29 @@ class StatisticalTier:
             state.learned += len(kept)
         sensors = state.sensors
         sensors["last_value"], sensors["changed_at"], sensors["seen_at"] = scores.after
+        state.expire()
+
+    def rebase(self, state: Tier2State, bucket: int, in_alarm: np.ndarray) -> None:
+        """As bucket ``bucket`` starts: sensors with a standing alarm keep scoring against the baseline
+        they had when it began (frozen here, on the first bucket boundary it spans); the others are
+        released. Done at bucket boundaries only, so it does not depend on how batches fell."""
+        sensors = state.sensors
         base = self.baseline(state, bucket)
         newly = in_alarm & np.isnan(sensors["frozen_centre"])
-        sensors["frozen_centre"] = np.where(newly, base.centre, np.where(in_alarm, sensors["frozen_centre"], np.nan))
-        sensors["frozen_spread"] = np.where(newly, base.spread, np.where(in_alarm, sensors["frozen_spread"], np.nan))
-        sensors["frozen_count"] = np.where(newly, base.count, np.where(in_alarm, sensors["frozen_count"], np.nan))
-        state.expire()
+        for name, fresh in (
+            ("frozen_centre", base.centre),
+            ("frozen_spread", base.spread),
+            ("frozen_count", base.count),
+        ):
+            sensors[name] = np.where(newly, fresh, np.where(in_alarm, sensors[name], np.nan))
 
     # ------------------------------------------------------------------ the model
 
     def training_due(self, state: Tier2State, stream_time: float) -> bool:
-        """Retrain at fixed counts of learned rows, or after ``if_retrain_interval_s`` of stream time."""
+        """Retrain at fixed counts of learned rows, or after ``if_retrain_interval_s`` of stream time.
+
+        The fold asks as each new time bucket starts, so when a model changes is part of the fold.
+        """
         s = self.settings
         if state.learned < s.if_min_training_rows:
             return False
@@ -316,7 +326,8 @@ class StatisticalTier:
         return rows
 
     def train(self, state: Tier2State, version: str) -> ForestModel | None:
-        """Fit the forest on the window's rows (CPU-bound: callers run it in a thread)."""
+        """Fit the forest on the window's rows (CPU-bound: callers run it in a thread). The same
+        rows and seed give the same model on every replica."""
         rows = self.training_rows(state)
         if len(rows) < self.settings.if_min_training_rows:
             return None
