@@ -15,6 +15,11 @@ key                            type    holds
 ``{stream}:sweep:lock``        string  one sweep at a time
 ``{stream}:stats:*``           ...     tier 2 rolling-window statistics
 ``{stream}:model:*``           ...     tier 2 IsolationForest model and its metadata
+``{stream}:llm:rate:{minute}``  string  tier 3 model calls admitted in one UTC minute
+``{stream}:llm:tokens:{day}``   string  tier 3 tokens reserved/used on one UTC day (budget)
+``{stream}:llm:breaker``        hash    tier 3 circuit breaker: failures, opened_at, probe
+``{stream}:llm:cache:{fp}``     string  tier 3 answer for a situation fingerprint, with TTL
+``{stream}:llm:usage:{day}``    hash    tier 3 calls, tokens, latency, outcomes of one UTC day
 =============================  ======  ====================================================
 """
 
@@ -59,3 +64,26 @@ class RedisKeys:
 
     def model(self, suffix: str) -> str:
         return f"{self.stream}:model:{suffix}"
+
+    # ---- Tier 3 (analyzer/tiers/llm): shared guards, cache and usage ---------------------------
+
+    def llm_rate(self, minute: int) -> str:
+        """Model calls admitted in one minute (``minute`` = epoch seconds // 60)."""
+        return f"{self.stream}:llm:rate:{minute}"
+
+    def llm_tokens(self, day: str) -> str:
+        """Tokens reserved and used on one UTC day (``YYYY-MM-DD``): the daily budget."""
+        return f"{self.stream}:llm:tokens:{day}"
+
+    @property
+    def llm_breaker(self) -> str:
+        return f"{self.stream}:llm:breaker"
+
+    def llm_cache(self, fingerprint: str) -> str:
+        return f"{self.stream}:llm:cache:{fingerprint}"
+
+    def llm_usage(self, day: str) -> str:
+        """Calls, tokens, latency and outcomes of one UTC day (``YYYY-MM-DD``)."""
+        return f"{self.stream}:llm:usage:{day}"
+
+    # ---- end of tier 3 -------------------------------------------------------------------------

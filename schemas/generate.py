@@ -16,7 +16,8 @@ from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
 from schemas.api import AnalyzeRequest, ErrorResponse, HealthResponse, IngestResponse, SweepResponse
 from schemas.catalog import SensorCatalog, SensorSpec
 from schemas.payload import SensorPayload
-from schemas.results import AnalysisResult, HeuristicBlock, LLMContext, MLBlock, StatisticalBlock
+from schemas.llm import LLMContext, LLMDailyUsage
+from schemas.results import AnalysisResult, HeuristicBlock, MLBlock, StatisticalBlock
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -28,6 +29,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "statistical_block": StatisticalBlock,
     "ml_block": MLBlock,
     "llm_context": LLMContext,
+    "llm_daily_usage": LLMDailyUsage,
     "anomaly_result": AnalysisResult,
     "unresolved_anomaly": Episode,
     "resolved_anomaly": ResolvedAnomaly,
