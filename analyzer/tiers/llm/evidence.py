@@ -68,6 +68,7 @@ AlarmTier = Literal["heuristic", "statistical", "ml"]
 Sample = tuple[float, Mapping[str, float]]
 
 RECENT_SPLIT_S = 15 * 60
+REPORTING_S = 5 * 60
 MOVE_SIGMAS = 3.0
 MIN_EARLIER_SAMPLES = 6
 MIN_RECENT_SAMPLES = 3
@@ -209,7 +210,10 @@ class AlarmEvidence(_Evidence):
     #: Involved sensors left out to bound the size (the least contributing ones).
     omitted_sensors: int = 0
     moved_together: list[MovedSensor] = []
+    #: Minutes of plant-wide history behind ``moved_together`` (0: none was given).
     window_min: float = 0.0
+    #: Other catalogued sensors with a value in the last 5 minutes of that history (is the feed alive?).
+    others_reporting: int = 0
 
     @property
     def primary(self) -> SensorEvidence:
@@ -394,7 +398,6 @@ def build_evidence(
     limits = limits or EvidenceLimits()
     specs = catalog.by_name()
     end = _window_end(view, recent, recent_all)
-    starts = [min(t for t, _ in h) for h in (recent, recent_all) if h]
     ranked = _ranked(view)
     chosen = ranked[: limits.max_sensors]
     sensors: list[SensorEvidence] = []
@@ -437,8 +440,17 @@ def build_evidence(
         sensors=sensors,
         omitted_sensors=len(ranked) - len(chosen),
         moved_together=moved_together(recent_all, catalog, view.sensors, end=end, limit=limits.max_moved),
-        window_min=round((end - min(starts)) / 60, 1) if starts else 0.0,
+        window_min=round((end - min(t for t, _ in recent_all)) / 60, 1) if recent_all else 0.0,
+        others_reporting=_reporting(recent_all, specs, set(view.sensors), since=end - REPORTING_S),
     )
+
+
+def _reporting(recent_all: Sequence[Sample], specs: Mapping[str, SensorSpec], exclude: set[str], since: float) -> int:
+    seen: set[str] = set()
+    for moment, values in recent_all:
+        if moment >= since:
+            seen.update(name for name in values if name in specs and name not in exclude)
+    return len(seen)
 
 
 def _iso(moment: datetime) -> str:

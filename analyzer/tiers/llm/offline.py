@@ -376,11 +376,13 @@ def _stale_answer(evidence: AlarmEvidence) -> tuple[str, list[str], list[str]]:
         f"{_event_text(evidence)} No new value of {name_of(sensor)} has arrived for {_minutes(since or 0)}; "
         f"the last was {_qty(alarm.last_value, sensor.unit)}."
     )
-    if evidence.window_min > 0:
+    if evidence.others_reporting:
         summary += (
-            " Other sensors kept arriving on the stream, so the fault is specific to this tag (instrument, I/O card,"
-            " tag mapping) rather than the whole data feed."
+            f" {evidence.others_reporting} other sensors kept arriving on the stream in the last 5 min, so the fault is"
+            " specific to this tag (instrument, I/O card, tag mapping) rather than the whole data feed."
         )
+    elif evidence.window_min > 0:
+        summary += " No other sensor arrived in the last 5 min either: the whole data feed may have stopped."
     causes = [
         "communication: the link from this instrument or its I/O to the control system or data feed",
         "the instrument or its I/O card is offline or powered down",
@@ -446,7 +448,7 @@ def _model_answer(evidence: AlarmEvidence) -> tuple[str, list[str], list[str]]:
     )
     summary = (
         f"{_event_text(evidence)} The plant-wide {model} model flags an unusual combination of readings "
-        f"(peak {_num(alarm.peak_deviation)}, {alarm.deviation_meaning}) for {_minutes(alarm.duration_min)}. "
+        f"for {_minutes(alarm.duration_min)} (peak {_num(alarm.peak_deviation)}: {alarm.deviation_meaning}). "
         f"Driving it most: {driving}. Each may be within its own limits: what changed is how they relate. "
         f"{moved_text(evidence)}"
     )
@@ -494,8 +496,9 @@ WRITERS = {
 def offline_answer(evidence: AlarmEvidence) -> ContextAnswer:
     """The offline explanation of one alarm event (deterministic)."""
     summary, causes, checks = WRITERS[evidence.alarm.kind](evidence)
+    # Equipment of the alarm's own sensors only: a sensor that merely moved at the same time may
+    # sit on unrelated equipment.
     descriptions = [s.description for s in evidence.sensors if s.description]
-    descriptions += [m.description for m in evidence.moved_together]
     return ContextAnswer(
         summary=fit(summary, SUMMARY_MAX),
         likely_causes=[fit(c[0].upper() + c[1:], ITEM_MAX) for c in causes[:CAUSES_MAX]],
