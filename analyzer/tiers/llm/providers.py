@@ -22,11 +22,19 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from openai import APIConnectionError, APIStatusError, APITimeoutError, AsyncAzureOpenAI, AsyncOpenAI
+from azure.core.exceptions import ClientAuthenticationError
+from openai import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AsyncAzureOpenAI,
+    AsyncOpenAI,
+)
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from analyzer.settings import Settings
-from analyzer.tiers.llm.answer import InvalidAnswer, parse_answer, response_format
+from analyzer.tiers.llm.answer import ContextAnswer, InvalidAnswer, parse_answer, response_format
 from analyzer.tiers.llm.evidence import AlarmEvidence, clean_text
 from analyzer.tiers.llm.offline import OfflineExplainer
 from analyzer.tiers.llm.prompt import build_messages
@@ -130,8 +138,10 @@ class OpenAIExplainer:
         spent = CallUsage()
         problem = ""
         for _ in range(ANSWER_ATTEMPTS):
-            completion, usage = await self._complete(messages, spent)
+            completion, usage, problem = await self._complete(messages, spent)
             spent += usage
+            if completion is None:
+                continue
             try:
                 answer = _answer_of(completion)
             except InvalidAnswer as error:
@@ -142,8 +152,10 @@ class OpenAIExplainer:
 
     async def _complete(
         self, messages: list[ChatCompletionMessageParam], spent: CallUsage
-    ) -> tuple[ChatCompletion, CallUsage]:
-        """One answer, with retries on load; failures carry the usage spent so far."""
+    ) -> tuple[ChatCompletion | None, CallUsage, str]:
+        """One response, with retries on load: the completion (``None`` with the problem when the
+        body was not a chat completion) and its usage. Service failures raise, carrying the usage
+        spent so far."""
         requests = 0
 
         async def attempt() -> ChatCompletion:
@@ -163,28 +175,41 @@ class OpenAIExplainer:
         except (APIConnectionError, APIStatusError) as error:
             usage = spent + CallUsage(latency_ms=_ms_since(started), requests=requests)
             raise _failure(error, requests, self.client, usage) from error
-        tokens = completion.usage
-        return completion, CallUsage(
-            prompt_tokens=tokens.prompt_tokens if tokens else 0,
-            completion_tokens=tokens.completion_tokens if tokens else 0,
+        except ClientAuthenticationError as error:
+            # No Entra ID token (managed identity not ready, role missing): the service is out of reach.
+            usage = spent + CallUsage(latency_ms=_ms_since(started), requests=requests)
+            reason = f"no Entra ID token for the model service: {clean_text(str(error), 200)}"
+            raise ServiceUnavailable(reason, usage) from error
+        except (ValueError, APIResponseValidationError) as error:
+            # A 200 whose body is not JSON (the SDK raises json's ValueError) or not a completion.
+            usage = CallUsage(latency_ms=_ms_since(started), requests=requests)
+            return None, usage, f"the response body is not a chat completion: {clean_text(str(error), 120)}"
+        tokens = getattr(completion, "usage", None)
+        usage = CallUsage(
+            prompt_tokens=int(getattr(tokens, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(tokens, "completion_tokens", 0) or 0),
             latency_ms=_ms_since(started),
             requests=requests,
         )
+        return completion, usage, ""
 
 
 def _ms_since(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def _answer_of(completion: ChatCompletion) -> Any:
-    if not completion.choices:
-        raise InvalidAnswer("the response has no choices")
-    choice = completion.choices[0]
-    if choice.message.refusal:
-        raise InvalidAnswer(f"the model refused: {choice.message.refusal}")
-    if choice.finish_reason == "length":
+def _answer_of(completion: ChatCompletion) -> ContextAnswer:
+    try:
+        choice = completion.choices[0]
+        refusal, finish, content = choice.message.refusal, choice.finish_reason, choice.message.content
+    except (AttributeError, IndexError, KeyError, TypeError):
+        # The SDK builds the model leniently from whatever JSON came back.
+        raise InvalidAnswer("the response has no usable choice") from None
+    if refusal:
+        raise InvalidAnswer(f"the model refused: {refusal}")
+    if finish == "length":
         raise InvalidAnswer("the answer was cut off at the token limit")
-    return parse_answer(choice.message.content)
+    return parse_answer(content if isinstance(content, str) else None)
 
 
 def _failure(error: Exception, requests: int, client: AsyncOpenAI, usage: CallUsage) -> Exception:
@@ -195,7 +220,7 @@ def _failure(error: Exception, requests: int, client: AsyncOpenAI, usage: CallUs
         reason = f"cannot reach the model service at {client.base_url}: {error.message}"
     else:
         assert isinstance(error, APIStatusError)
-        detail = clean_text(str(error.message), 200)
+        detail = clean_text(str(error.message).removeprefix(f"Error code: {error.status_code} - "), 200)
         reason = f"HTTP {error.status_code} after {requests} request{'s' * (requests > 1)}: {detail}"
     if is_transient(error):
         return ServiceUnavailable(reason, usage, retry_after_s=retry_after_s(error))
