@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
 from schemas.api import AnalyzeRequest, ErrorResponse, HealthResponse, IngestResponse, SweepResponse
 from schemas.catalog import SensorCatalog, SensorSpec
-from schemas.payload import SensorPayload
 from schemas.llm import LLMContext, LLMDailyUsage
+from schemas.payload import SensorPayload
 from schemas.results import AnalysisResult, HeuristicBlock, MLBlock, StatisticalBlock
 
 JSON_DIR = Path(__file__).parent / "json"

@@ -58,9 +58,7 @@ def plant_history(
         values = {}
         for spec in specs:
             shape = shapes.get(spec.name)
-            values[spec.name] = (
-                shape(t - start) if shape else round(centre(spec) + rng.normal(0, spread(spec)), 4)
-            )
+            values[spec.name] = shape(t - start) if shape else round(centre(spec) + rng.normal(0, spread(spec)), 4)
         history.append((t, values))
     return history
 

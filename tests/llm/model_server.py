@@ -15,6 +15,7 @@ replies with :meth:`ModelServer.script`; when the queue is empty it gives :attr:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -152,14 +153,14 @@ class ModelServer:
             body = text
         with self._lock:
             self.received.append(
-                Received(request.method, request.path, dict(request.query), dict(request.headers), body, time.monotonic())
+                Received(
+                    request.method, request.path, dict(request.query), dict(request.headers), body, time.monotonic()
+                )
             )
         reply = self._next()
         if isinstance(reply, Hang):
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), timeout=reply.seconds)
-            except TimeoutError:
-                pass
             reply = Answer()
         if isinstance(reply, Status):
             error = {"error": {"message": reply.message, "type": "scripted", "code": str(reply.status)}}

@@ -98,7 +98,9 @@ async def test_read_recent_takes_the_last_hour_newest_kept_under_the_cap(redis_c
     for i in range(540):  # 90 minutes at 10 s
         moment = END - timedelta(minutes=90) + timedelta(seconds=10 * (i + 1))
         payload = {"timestamp": moment.isoformat().replace("+00:00", "Z"), "TI-101": 350.0 + i / 100, "FI-102": 2400.0}
-        await redis_client.xadd(stream_key, {PAYLOAD_FIELD: orjson.dumps(payload)}, id=f"{start_ms + 10_000 * (i + 1)}-0")
+        await redis_client.xadd(
+            stream_key, {PAYLOAD_FIELD: orjson.dumps(payload)}, id=f"{start_ms + 10_000 * (i + 1)}-0"
+        )
     await redis_client.xadd(stream_key, {PAYLOAD_FIELD: "not json"}, id=f"{int(END.timestamp() * 1000)}-1")
     await redis_client.xadd(stream_key, {"other": "x"}, id=f"{int(END.timestamp() * 1000)}-2")
 

@@ -18,7 +18,9 @@ def explain(alarm, shapes=None, *, with_plant=True):  # type: ignore[no-untyped-
 
 
 def test_a_trip_limit_breach_says_which_limit_how_far_how_long_where_it_is_heading_and_what_moved() -> None:
-    alarm = view("high_high", priority="critical", event="escalated", peak_value=362.0, peak_deviation=0.4, last_value=362)
+    alarm = view(
+        "high_high", priority="critical", event="escalated", peak_value=362.0, peak_deviation=0.4, last_value=362
+    )
     answer = explain(alarm, {"TI-101": ramp(350.0, 362.0), "FI-102": FUEL_STEP})
     summary = answer.summary
     assert summary.startswith("The alarm was escalated to critical priority.")
@@ -116,8 +118,9 @@ def test_forest_and_pca_name_the_sensors_whose_relation_broke() -> None:
         alarm = view(kind, sensors, priority="low", peak_deviation=0.97, contributions=contributions)
         answer = explain(alarm, {"TI-101": ramp(350, 357), "FI-102": ramp(2300, 2500)})
         assert f"The plant-wide {model} model flags an unusual combination of readings for 14 min" in answer.summary
-        assert "Driving it most: TI-101 (Crude heater H-101 combined coil outlet temperature, degC) contribution 0.4" in (
-            answer.summary
+        assert (
+            "Driving it most: TI-101 (Crude heater H-101 combined coil outlet temperature, degC) contribution 0.4"
+            in (answer.summary)
         )
         assert answer.likely_causes[0] == (
             "The usual relation between TI-101 and AI-101 broke: TI-101 is rising while AI-101 is steady"

@@ -126,7 +126,7 @@ async def test_no_entra_token_is_a_transient_failure(model_server: ModelServer, 
         raise ClientAuthenticationError("ManagedIdentityCredential: no identity assigned")
 
     explainer = OpenAIExplainer.from_settings(azure_settings(model_server), token_provider=token_provider)
-    with pytest.raises(ServiceUnavailable, match="no Entra ID token .*no identity assigned"):
+    with pytest.raises(ServiceUnavailable, match=r"no Entra ID token .*no identity assigned"):
         await explainer.explain(evidence)
     await explainer.aclose()
     assert model_server.requests() == []
@@ -182,7 +182,7 @@ async def test_a_hang_past_the_timeout_fails_once_without_retrying(
 ) -> None:
     model_server.default = Hang(seconds=5)
     started = time.monotonic()
-    with pytest.raises(ServiceUnavailable, match="did not answer within 1.0 s") as failed:
+    with pytest.raises(ServiceUnavailable, match=r"did not answer within 1\.0 s") as failed:
         await compatible.explain(evidence)
     assert time.monotonic() - started < 5  # gave up at the timeout, did not wait for the hang
     assert len(model_server.requests()) == 1
@@ -217,7 +217,7 @@ async def test_an_invalid_answer_is_asked_once_more_then_rejected(
 async def test_an_invalid_answer_followed_by_a_valid_one_is_accepted(
     compatible: OpenAIExplainer, model_server: ModelServer, evidence: AlarmEvidence
 ) -> None:
-    model_server.script(Answer(content="{\"summary\": \"half"))
+    model_server.script(Answer(content='{"summary": "half'))
     explanation = await compatible.explain(evidence)
     assert explanation.answer.model_dump() == VALID_ANSWER
     assert explanation.usage.requests == 2 and explanation.usage.prompt_tokens == 840
