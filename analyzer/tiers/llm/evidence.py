@@ -323,12 +323,23 @@ def summarise_trend(times: np.ndarray, values: np.ndarray, limits: Mapping[str, 
     )
 
 
-def _series(recent: Iterable[Sample], name: str) -> tuple[np.ndarray, np.ndarray]:
-    pairs = sorted((t, float(v)) for t, values in recent if (v := values.get(name)) is not None and math.isfinite(v))
-    if not pairs:
-        return np.empty(0), np.empty(0)
-    times, values = zip(*pairs, strict=True)
-    return np.asarray(times, dtype=float), np.asarray(values, dtype=float)
+Series = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def by_sensor(recent: Iterable[Sample]) -> Series:
+    """The samples as one time-ordered ``(times, values)`` pair per sensor, finite values only
+    (one pass over the history, so the moved-together rule stays cheap for 100 sensors)."""
+    times: dict[str, list[float]] = {}
+    values: dict[str, list[float]] = {}
+    for moment, row in sorted(recent, key=lambda sample: sample[0]):
+        for name, value in row.items():
+            if value is not None and math.isfinite(value):
+                times.setdefault(name, []).append(moment)
+                values.setdefault(name, []).append(float(value))
+    return {name: (np.asarray(times[name]), np.asarray(values[name])) for name in times}
+
+
+_EMPTY = (np.empty(0), np.empty(0))
 
 
 def _window_end(view: AlarmView, *histories: Sequence[Sample]) -> float:
@@ -336,38 +347,52 @@ def _window_end(view: AlarmView, *histories: Sequence[Sample]) -> float:
     return max(ends)
 
 
+def _matrix(recent: Sequence[Sample], names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Sample times and a ``(samples, sensors)`` value matrix, NaN where a sensor is absent."""
+    ordered = sorted(recent, key=lambda sample: sample[0])
+    times = np.fromiter((moment for moment, _ in ordered), dtype=float, count=len(ordered))
+    nan = math.nan
+    matrix = np.array([[row.get(name, nan) for name in names] for _, row in ordered], dtype=float)
+    matrix[~np.isfinite(matrix)] = np.nan
+    return times, matrix.reshape(len(ordered), len(names))
+
+
 def moved_together(
     recent_all: Sequence[Sample], catalog: SensorCatalog, exclude: Iterable[str], *, end: float, limit: int
 ) -> list[MovedSensor]:
     """Other catalogued sensors whose last 15 minutes moved away from the earlier window (rule in
-    the module docstring), largest moves first, at most ``limit``."""
-    if limit <= 0 or not recent_all:
-        return []
+    the module docstring), largest moves first, at most ``limit``. Vectorised over sensors."""
     skip = set(exclude)
-    split = end - RECENT_SPLIT_S
-    found: list[MovedSensor] = []
-    for spec in catalog.sensors:
-        if spec.name in skip:
-            continue
-        times, values = _series(recent_all, spec.name)
-        earlier, later = values[times < split], values[times >= split]
-        if len(earlier) < MIN_EARLIER_SAMPLES or len(later) < MIN_RECENT_SAMPLES:
-            continue
-        band = _band(_limits(spec))
-        scale = max(float(earlier.std()), BAND_FLOOR * band if band else 0.0, 1e-9)
-        shift = (float(later.mean()) - float(earlier.mean())) / scale
-        if abs(shift) > MOVE_SIGMAS:
-            found.append(
-                MovedSensor(
-                    name=spec.name,
-                    description=spec.description,
-                    unit=spec.unit,
-                    direction="up" if shift > 0 else "down",
-                    shift_sigma=round_sig(abs(shift), 3),
-                    earlier_mean=round_sig(float(earlier.mean())),
-                    recent_mean=round_sig(float(later.mean())),
-                )
-            )
+    specs = [spec for spec in catalog.sensors if spec.name not in skip]
+    if limit <= 0 or not recent_all or not specs:
+        return []
+    times, matrix = _matrix(recent_all, [spec.name for spec in specs])
+    recent = times >= end - RECENT_SPLIT_S
+    earlier, later = matrix[~recent], matrix[recent]
+    enough = (np.isfinite(earlier).sum(axis=0) >= MIN_EARLIER_SAMPLES) & (
+        np.isfinite(later).sum(axis=0) >= MIN_RECENT_SAMPLES
+    )
+    if not enough.any():
+        return []
+    earlier, later = earlier[:, enough], later[:, enough]
+    candidates = [spec for spec, ok in zip(specs, enough, strict=True) if ok]
+    earlier_mean, later_mean = np.nanmean(earlier, axis=0), np.nanmean(later, axis=0)
+    floors = np.array([BAND_FLOOR * (_band(_limits(spec)) or 0.0) for spec in candidates])
+    scale = np.maximum(np.maximum(np.nanstd(earlier, axis=0), floors), 1e-9)
+    shift = (later_mean - earlier_mean) / scale
+    found = [
+        MovedSensor(
+            name=spec.name,
+            description=spec.description,
+            unit=spec.unit,
+            direction="up" if shift[k] > 0 else "down",
+            shift_sigma=round_sig(float(abs(shift[k])), 3),
+            earlier_mean=round_sig(float(earlier_mean[k])),
+            recent_mean=round_sig(float(later_mean[k])),
+        )
+        for k, spec in enumerate(candidates)
+        if abs(shift[k]) > MOVE_SIGMAS
+    ]
     found.sort(key=lambda m: (-m.shift_sigma, m.name))
     return found[:limit]
 
@@ -400,11 +425,12 @@ def build_evidence(
     end = _window_end(view, recent, recent_all)
     ranked = _ranked(view)
     chosen = ranked[: limits.max_sensors]
+    involved = by_sensor((t, {n: row[n] for n in chosen if n in row}) for t, row in recent)
     sensors: list[SensorEvidence] = []
     for name in chosen:
         spec = specs.get(name)
         sensor_limits = _limits(spec) if spec else {}
-        times, values = _series(recent, name)
+        times, values = involved.get(name, _EMPTY)
         sensors.append(
             SensorEvidence(
                 name=name if spec else clean_text(name, NAME_MAX),
