@@ -232,3 +232,17 @@ async def test_usage_is_kept_per_utc_day(settings: Settings, model_server: Model
     assert report[1].prompt_tokens == report[2].prompt_tokens == 420
     assert report[0].estimated_cost == 0 and report[1].estimated_cost > 0
     await service.aclose()
+
+
+async def test_pointing_the_environment_at_a_compatible_server_needs_no_code_change(
+    monkeypatch: pytest.MonkeyPatch, model_server: ModelServer, redis_client: Redis, stream_key: str
+) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "openai")  # the older spelling still works
+    monkeypatch.setenv("LLM_BASE_URL", model_server.openai_base_url)
+    monkeypatch.setenv("LLM_MODEL", "llama3.1:8b")
+    monkeypatch.setenv("STREAM_KEY", stream_key)
+    service = ContextService.from_settings(Settings(_env_file=None), redis_client)  # type: ignore[call-arg]
+    context = await service.explain(view(), HISTORY, HISTORY)
+    await service.aclose()
+    assert (context.provider, context.model, context.status) == ("openai-compatible", "llama3.1:8b", "ok")
+    assert model_server.requests()[0].body["model"] == "llama3.1:8b"

@@ -25,13 +25,23 @@ DeferredBy = Literal["budget", "rate", "circuit", "service"]
 class Prices:
     """Price per 1000 prompt (input) and completion (output) tokens."""
 
-    input_per_1k: float = 0.00015
-    output_per_1k: float = 0.0006
+    input_per_1k: float
+    output_per_1k: float
     currency: str = "USD"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Prices:
         return cls(settings.llm_price_input_per_1k, settings.llm_price_output_per_1k, settings.llm_price_currency)
+
+    @classmethod
+    def default(cls) -> Prices:
+        """The settings' default prices (``LLM_PRICE_*`` unset)."""
+        fields = Settings.model_fields
+        return cls(
+            fields["llm_price_input_per_1k"].default,
+            fields["llm_price_output_per_1k"].default,
+            fields["llm_price_currency"].default,
+        )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """
@@ -82,8 +92,9 @@ async def daily_usage(
     today: date | datetime | None = None,
 ) -> list[LLMDailyUsage]:
     """The last ``days`` UTC days up to ``today`` (default: now), oldest first; days without use
-    are listed with zeros."""
-    prices = prices or Prices()
+    are listed with zeros. The cost is estimated at ``prices`` (default: :meth:`Prices.default`;
+    pass :meth:`Prices.from_settings` for the configured ones)."""
+    prices = prices or Prices.default()
     if today is None:
         today = datetime.now(UTC)
     end = today.astimezone(UTC).date() if isinstance(today, datetime) else today
