@@ -327,8 +327,7 @@ Series = dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def by_sensor(recent: Iterable[Sample]) -> Series:
-    """The samples as one time-ordered ``(times, values)`` pair per sensor, finite values only
-    (one pass over the history, so the moved-together rule stays cheap for 100 sensors)."""
+    """The samples as one time-ordered ``(times, values)`` pair per sensor, finite values only."""
     times: dict[str, list[float]] = {}
     values: dict[str, list[float]] = {}
     for moment, row in sorted(recent, key=lambda sample: sample[0]):
