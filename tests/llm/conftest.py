@@ -31,7 +31,7 @@ def llm_settings(base: Settings, server: ModelServer, **overrides: Any) -> Setti
         "llm_max_attempts": 3,
         "llm_retry_max_wait_s": 2.0,
         "llm_breaker_failures": 3,
-        "llm_breaker_cooldown_s": 0.6,
+        "llm_breaker_cooldown_s": 1.5,
     }
     values.update(overrides)
     return Settings(_env_file=None, **(base.model_dump() | values))  # type: ignore[call-arg]  # validated again
