@@ -4,26 +4,7 @@ runs) on one Redis never see each other's data.
 The keys the fold commits in one script call share the hash tag ``{stream}`` (one cluster slot:
 Azure Managed Redis's clustering keeps multi-key scripts within a slot).
 
-==================================  ======  ===============================================================
-key                                 type    holds
-==================================  ======  ===============================================================
-``{stream}``                        stream  one entry per payload, field ``payload`` = JSON; trimmed to the
-                                            window by entry time (XADD MINID); no TTL (groups live in it)
-``{stream}:latest``                 hash    sensor -> JSON ``{"value", "timestamp", "entry_id"}``
-``{stream}:dead``                   stream  dead letters (see ``runtime/dead_letter.py``)
-``{stream}:dead:ids``               zset    dead-lettered entry ids (the sweep skips them)
-``{stream}:sweep:lock``             string  one sweep at a time
-``{{stream}}:fold``                 hash    the fold: ``cursor`` (last folded entry id), ``epoch`` (bumped
-                                            by operator actions), tier 2's state, ``b:{bucket}`` window
-                                            statistics, floods, maintenance windows
-``{{stream}}:rows:{bucket}``        list    tier 2's protected rows of a bucket (training, robust baseline)
-``{{stream}}:alarms``               hash    alarm key -> the live alarm (phase, pending run, open record)
-``{{stream}}:alarms:dirty``         set     alarm keys changed in Redis and not yet written to the store
-``{{stream}}:verdicts``             hash    entry id -> its result (or rejection), until stored
-``{{stream}}:alarm-events``         stream  alarm changes (opened, escalated, cleared, acknowledged, ...)
-``{{stream}}:model:{version}``      string  a trained IsolationForest (.npz arrays + JSON metadata)
-==================================  ======  ===============================================================
-"""
+==================================  ======  ========================================================"""
 
 from __future__ import annotations
 
@@ -95,3 +76,26 @@ class RedisKeys:
 
     def model(self, version: str) -> str:
         return f"{self.tag}:model:{version}"
+
+    # ---- Tier 3 (analyzer/tiers/llm): shared guards, cache and usage ---------------------------
+
+    def llm_rate(self, minute: int) -> str:
+        """Model calls admitted in one minute (``minute`` = epoch seconds // 60)."""
+        return f"{self.stream}:llm:rate:{minute}"
+
+    def llm_tokens(self, day: str) -> str:
+        """Tokens reserved and used on one UTC day (``YYYY-MM-DD``): the daily budget."""
+        return f"{self.stream}:llm:tokens:{day}"
+
+    @property
+    def llm_breaker(self) -> str:
+        return f"{self.stream}:llm:breaker"
+
+    def llm_cache(self, fingerprint: str) -> str:
+        return f"{self.stream}:llm:cache:{fingerprint}"
+
+    def llm_usage(self, day: str) -> str:
+        """Calls, tokens, latency and outcomes of one UTC day (``YYYY-MM-DD``)."""
+        return f"{self.stream}:llm:usage:{day}"
+
+    # ---- end of tier 3 -------------------------------------------------------------------------

@@ -17,6 +17,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_CATALOG = Path(__file__).parent / "catalog" / "plant.json"
 LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
 
+LLMProvider = Literal["offline", "azure-openai", "openai-compatible"]
+#: Earlier names of the providers, still accepted in ``LLM_PROVIDER``.
+LLM_PROVIDER_ALIASES = {"azure_openai": "azure-openai", "openai": "openai-compatible"}
+
 
 def redis_url_from_connection_string(value: str) -> str:
     """Turn either Redis connection-string form into a URL ``redis.from_url`` accepts.
@@ -85,13 +89,67 @@ class Settings(BaseSettings):
     cosmos_db_verify_tls: bool = True
     cosmos_db_create_if_missing: bool = False
 
-    # Tier 3.
-    llm_provider: Literal["offline", "azure_openai", "openai"] = "offline"
+    # ---- Tier 3: operator context from a language model (analyzer/tiers/llm) -------------------
+    #: ``offline`` (deterministic text from tier 1/2 evidence), ``azure-openai`` or
+    #: ``openai-compatible`` (any server speaking the OpenAI API: Ollama, vLLM, llama.cpp).
+    #: The older spellings ``azure_openai`` and ``openai`` are accepted.
+    llm_provider: LLMProvider = "offline"
+    #: ``openai-compatible``: the server's base URL (e.g. ``http://127.0.0.1:11434/v1``) and model.
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    #: ``azure-openai``: the resource endpoint and deployment. Without ``OPENAI_API_KEY`` the
+    #: analyzer authenticates with Entra ID (``DefaultAzureCredential``: managed identity in Azure).
+    #: ``OPENAI_API_KEY`` is also sent to an ``openai-compatible`` server when set.
     openai_endpoint: str | None = None
     openai_api_key: SecretStr | None = None
     openai_deployment_name: str = "gpt-4o-mini"
+    #: Structured outputs (strict JSON schema) are GA from 2024-10-21.
     openai_api_version: str = "2024-10-21"
-    openai_timeout_s: float = Field(20.0, gt=0)
+    #: One HTTP request's timeout; the SDK's own retries are off, tier 3 retries (with jitter,
+    #: honouring Retry-After) up to ``LLM_MAX_ATTEMPTS`` requests per call on 429, 5xx and
+    #: connection failures, waiting at most ``LLM_RETRY_MAX_WAIT_S`` between them.
+    llm_timeout_s: float = Field(20.0, gt=0)
+    llm_max_attempts: int = Field(3, ge=1, le=10)
+    llm_retry_max_wait_s: float = Field(20.0, ge=0)
+    llm_max_completion_tokens: int = Field(700, ge=64, le=16_384)
+    llm_temperature: float = Field(0.2, ge=0, le=2)
+    #: Circuit breaker, shared by all replicas through Redis: opens after this many consecutive
+    #: failed calls, lets one trial call through after the cool-down, closes on its success.
+    llm_breaker_failures: int = Field(5, ge=1)
+    llm_breaker_cooldown_s: float = Field(60.0, gt=0)
+    #: Shared by all replicas: model calls per minute and tokens per UTC day (0 = no model calls).
+    llm_calls_per_minute: int = Field(30, ge=0)
+    llm_daily_token_budget: int = Field(2_000_000, ge=0)
+    #: Identical situations (same alarm, sensors, priority, event and rounded evidence) within this
+    #: many seconds reuse the cached answer; 0 turns the cache off.
+    llm_cache_ttl_s: int = Field(3600, ge=0)
+    #: Evidence size: sensors described in full, other sensors reported as moving together, and
+    #: the recent history read from the stream.
+    llm_max_sensors: int = Field(8, ge=1, le=50)
+    llm_max_moved_sensors: int = Field(6, ge=0, le=50)
+    llm_recent_window_s: int = Field(3600, gt=0)
+    llm_recent_max_entries: int = Field(720, gt=0, le=100_000)
+    #: Estimated cost per 1000 tokens (defaults: gpt-4o-mini global list prices) and the days
+    #: usage counters are kept.
+    llm_price_input_per_1k: float = Field(0.00015, ge=0)
+    llm_price_output_per_1k: float = Field(0.0006, ge=0)
+    llm_price_currency: str = "USD"
+    llm_usage_retention_days: int = Field(400, ge=1)
+
+    @field_validator("llm_provider", mode="before")
+    @classmethod
+    def _provider_aliases(cls, value: object) -> object:
+        return LLM_PROVIDER_ALIASES.get(value, value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _tier3_complete(self) -> Self:
+        if self.llm_provider == "azure-openai" and not self.openai_endpoint:
+            raise ValueError("LLM_PROVIDER=azure-openai needs OPENAI_ENDPOINT (https://<resource>.openai.azure.com/)")
+        if self.llm_provider == "openai-compatible" and not (self.llm_base_url and self.llm_model):
+            raise ValueError("LLM_PROVIDER=openai-compatible needs LLM_BASE_URL and LLM_MODEL")
+        return self
+
+    # ---- end of tier 3 -------------------------------------------------------------------------
 
     # Services.
     fastapi_endpoint: str = "http://127.0.0.1:8000"

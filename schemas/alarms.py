@@ -23,7 +23,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from schemas.results import LLMContext, Severity
+from schemas.llm import LLMContext
+from schemas.results import Severity
 
 Tier = Literal["heuristic", "statistical", "ml", "quality"]
 

@@ -12,11 +12,13 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
+from schemas.alarms import AlarmEvent, AlarmRecord, ResolvedAlarm
+from schemas.anomalies import ModifiedValue
 from schemas.api import AnalyzeRequest, ErrorResponse, HealthResponse, IngestResponse, SweepResponse
 from schemas.catalog import SensorCatalog, SensorSpec
+from schemas.llm import LLMContext, LLMDailyUsage
 from schemas.payload import SensorPayload
-from schemas.results import AnalysisResult, HeuristicBlock, LLMContext, MLBlock, StatisticalBlock
+from schemas.results import AnalysisResult, HeuristicBlock, MLBlock, StatisticalBlock
 
 JSON_DIR = Path(__file__).parent / "json"
 
@@ -28,9 +30,11 @@ MODELS: dict[str, type[BaseModel]] = {
     "statistical_block": StatisticalBlock,
     "ml_block": MLBlock,
     "llm_context": LLMContext,
+    "llm_daily_usage": LLMDailyUsage,
     "anomaly_result": AnalysisResult,
-    "unresolved_anomaly": Episode,
-    "resolved_anomaly": ResolvedAnomaly,
+    "unresolved_anomaly": AlarmRecord,
+    "resolved_anomaly": ResolvedAlarm,
+    "alarm_event": AlarmEvent,
     "modified_value": ModifiedValue,
     "analyze_request": AnalyzeRequest,
     "ingest_response": IngestResponse,

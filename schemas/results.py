@@ -110,21 +110,6 @@ class MLBlock(TierBlock):
     results: MLResult
 
 
-class LLMContext(_Frozen):
-    """Operator-facing context written by tier 3 for an anomaly episode."""
-
-    provider: str
-    model: str
-    summary: str
-    likely_causes: list[str]
-    recommended_actions: list[str]
-    generated_at: AwareDatetime
-    #: True when written by the offline provider from tier 1/2 evidence, not by a language model.
-    offline: bool = False
-    #: Severity of the episode when this context was written (asked again on escalation).
-    for_severity: Severity
-
-
 class AnalysisResult(_Frozen):
     """One analysed payload, stored in ``anomaly_results``. ``id`` is the stream entry id, so a
     replayed entry overwrites its own result."""

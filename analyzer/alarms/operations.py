@@ -26,7 +26,7 @@ from schemas.alarms import (
     Shelf,
     Transition,
 )
-from schemas.results import LLMContext
+from schemas.llm import LLMContext
 
 #: Longest shelving an operator may ask for (ISA-18.2 wants shelving time-limited).
 MAX_SHELVE_S = 7 * 24 * 3600

@@ -31,7 +31,7 @@ from analyzer.alarms.step import Alarm
 from analyzer.keys import RedisKeys
 from analyzer.store.protocol import Store
 from schemas.alarms import AlarmRecord, ResolvedAlarm, RootCause
-from schemas.results import LLMContext
+from schemas.llm import LLMContext
 
 log = logging.getLogger(__name__)
 

@@ -48,7 +48,7 @@ def test_environment_variables_use_the_azure_names(monkeypatch: pytest.MonkeyPat
     assert settings.redis_url == "rediss://:pw@c.redis.cache.windows.net:6380/0"
     assert settings.store_backend == "cosmos"
     assert settings.cosmos_db_database_name == "plant"
-    assert settings.llm_provider == "azure_openai"
+    assert settings.llm_provider == "azure-openai"  # the older spelling is an alias
     assert settings.stream_key == "plant-a:readings"
     assert settings.fastapi_endpoint == "https://analyzer.internal"
 
