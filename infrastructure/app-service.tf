@@ -130,21 +130,22 @@ resource "azurerm_linux_web_app" "dashboard" {
 
   # Every documented setting comes from Key Vault (one place per environment to read them);
   # the rest are switches, not configuration values.
-  app_settings = merge(
-    { for name in local.dashboard_key_vault_settings : name => local.key_vault_references[name] },
-    {
-      "FASTAPI_ENDPOINT"               = local.fastapi_endpoint_reference
-      "ENVIRONMENT"                    = var.environment
-      "REDIS_ENTRA_AUTH"               = "true"
-      "STREAM_KEY"                     = var.stream_key
-      "STORE_BACKEND"                  = "cosmos"
-      "COSMOS_DB_CREATE_IF_MISSING"    = "false"
-      "ANALYZER_API_KEY"               = local.analyzer_api_key_reference
-      "OTEL_SERVICE_NAME"              = "dashboard-api"
-      "AZURE_CLIENT_ID"                = azurerm_user_assigned_identity.dashboard.client_id
-      "SCM_DO_BUILD_DURING_DEPLOYMENT" = "true"
-    },
-  )
+  app_settings = {
+    "REDIS_CONNECTION_STRING"                = local.key_vault_references["REDIS_CONNECTION_STRING"]
+    "COSMOS_DB_ENDPOINT"                     = local.key_vault_references["COSMOS_DB_ENDPOINT"]
+    "COSMOS_DB_DATABASE_NAME"                = local.key_vault_references["COSMOS_DB_DATABASE_NAME"]
+    "APPLICATION_INSIGHTS_CONNECTION_STRING" = local.key_vault_references["APPLICATION_INSIGHTS_CONNECTION_STRING"]
+    "FASTAPI_ENDPOINT"                       = local.fastapi_endpoint_reference
+    "ANALYZER_API_KEY"                       = local.analyzer_api_key_reference
+    "ENVIRONMENT"                            = var.environment
+    "REDIS_ENTRA_AUTH"                       = "true"
+    "STREAM_KEY"                             = var.stream_key
+    "STORE_BACKEND"                          = "cosmos"
+    "COSMOS_DB_CREATE_IF_MISSING"            = "false"
+    "OTEL_SERVICE_NAME"                      = "dashboard-api"
+    "AZURE_CLIENT_ID"                        = azurerm_user_assigned_identity.dashboard.client_id
+    "SCM_DO_BUILD_DURING_DEPLOYMENT"         = "true"
+  }
 
   depends_on = [azurerm_role_assignment.main["dashboard_secrets"]]
 }

@@ -97,8 +97,8 @@ locals {
   fastapi_endpoint_reference = local.analyzer_enabled ? "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.fastapi_endpoint[0].versionless_id})" : ""
 
   # Which app reads which documented setting (tests/infrastructure checks each against its secret).
-  analyzer_key_vault_settings  = ["REDIS_CONNECTION_STRING", "COSMOS_DB_ENDPOINT", "COSMOS_DB_DATABASE_NAME", "OPENAI_ENDPOINT", "OPENAI_DEPLOYMENT_NAME", "APPLICATION_INSIGHTS_CONNECTION_STRING"]
-  dashboard_key_vault_settings = ["REDIS_CONNECTION_STRING", "COSMOS_DB_ENDPOINT", "COSMOS_DB_DATABASE_NAME", "APPLICATION_INSIGHTS_CONNECTION_STRING"]
+  # (The dashboard's and the function's app settings name theirs one by one.)
+  analyzer_key_vault_settings = ["REDIS_CONNECTION_STRING", "COSMOS_DB_ENDPOINT", "COSMOS_DB_DATABASE_NAME", "OPENAI_ENDPOINT", "OPENAI_DEPLOYMENT_NAME", "APPLICATION_INSIGHTS_CONNECTION_STRING"]
 }
 
 resource "azurerm_key_vault_secret" "settings" {
