@@ -71,7 +71,7 @@ async def test_the_sweep_analyses_what_has_no_result_oldest_first(
     assert not stored & {dead, malformed, *young}
     records = [r for _, r in await redis_client.xrange(f"{stream_key}:dead")]
     assert [r["entry_id"] for r in records] == [dead, malformed]
-    assert "not valid JSON" in records[1]["reason"] and records[1]["field:payload"] == "{broken"
+    assert "not valid JSON" in records[1]["reason"] and records[1]["payload"] == "{broken"
     assert not await redis_client.exists(f"{stream_key}:sweep:lock")
 
     # A second sweep finds everything done; with no grace it takes the young entries too.
