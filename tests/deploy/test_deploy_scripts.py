@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -442,3 +443,21 @@ def test_destroy_never_creates_a_workspace(run_script) -> None:
     assert run.returncode == 1
     assert "does not exist" in run.stderr
     assert not run.called("terraform", "workspace", "select", "-or-create=true")
+
+
+def test_the_readme_walks_through_the_steps_in_the_scripts_order() -> None:
+    """infrastructure/README.md "What a deploy does, step by step" names deploy.sh's steps in the
+    order the script runs them."""
+    readme = (REPO_ROOT / "infrastructure" / "README.md").read_text()
+    section = readme.split("## What a deploy does, step by step", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\s*\d+\. `(\w+)`", section, flags=re.MULTILINE)
+    script = (REPO_ROOT / "deploy.sh").read_text()
+    main = script.split("# --- Main", 1)[1]
+    steps = ["check_prerequisites", "terraform_init", "detect_deployer_ip", "open_deploy_access", "publish_image",
+             "make_plan", "confirm_apply", "apply_plan", "publish_code", "close_deploy_access"]  # fmt: skip
+    assert documented == steps
+    # The script's main section calls them in that order (close_deploy_access from the EXIT trap).
+    positions = [main.index(step) for step in steps if step != "close_deploy_access"]
+    assert positions == sorted(positions)
+    assert "trap 'close_deploy_access' EXIT" in main
+    assert "publish_functions" in section and "publish_dashboard" in section
