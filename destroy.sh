@@ -154,7 +154,8 @@ if ${DESTROY_DATA}; then
     log "Deleting the action group Application Insights generated outside the state"
     "${AZ}" monitor action-group delete --resource-group "${RESOURCE_GROUP}" --name "Application Insights Smart Detection"
   fi
-  if printf '%s\n' "${ADDRESSES[@]}" | grep -q '^azurerm_resource_group\.main$'; then
+  # (Not `printf | grep -q`: grep stops early and pipefail would report the printf's SIGPIPE.)
+  if [[ " ${ADDRESSES[*]} " == *" azurerm_resource_group.main "* ]]; then
     log "Destroying the resource group"
     tf apply -destroy -input=false -auto-approve "${VAR_ARGS[@]}" -target=azurerm_resource_group.main
   fi
