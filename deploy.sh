@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Deploy one environment of the sensor analyzer to Azure: plan, show, apply exactly that plan,
-# then publish the analyzer image, the function code and the dashboard API.
+# Deploy one environment of the sensor analyzer to Azure: open the caller's address on the private
+# data planes for this run, plan, show, apply exactly that plan, publish the analyzer image, the
+# function code and (once it exists) the dashboard API, and close the address again, also on failure.
+# infrastructure/README.md, "What a deploy does, step by step", follows this script.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -8,23 +10,35 @@ INFRA_DIR="${SCRIPT_DIR}/infrastructure"
 TERRAFORM="${TERRAFORM:-terraform}"
 AZ="${AZ:-az}"
 DOCKER="${DOCKER:-docker}"
+CURL="${CURL:-curl}"
 PYTHON="${PYTHON:-python3}"
+# The operator/dashboard API (package dashboard_api); published only once its app module exists.
+DASHBOARD_API_DIR="${DASHBOARD_API_DIR:-${SCRIPT_DIR}/dashboard-api}"
 
 usage() {
   cat <<'USAGE'
-Usage: ./deploy.sh -e dev|staging|prod [-p] [-y] [-f FILE.tfvars] [-w WORKSPACE] [-h]
+Usage: ./deploy.sh -e dev|staging|prod [-p] [-y] [--yes-i-mean-prod] [--from-vnet] [-f FILE.tfvars] [-w WORKSPACE] [-h]
 
-  -e ENV        environment to deploy (dev, staging or prod)                  [required]
-  -p            plan only: write and show the plan, change nothing
-  -y            apply without asking (in prod also pass --yes-i-mean-prod, or type "prod")
-  -f FILE       extra .tfvars applied after infrastructure/environments/ENV.tfvars
-                (subscription_id, dashboard_auth_client_id, ...; see terraform.tfvars.example)
-  -w WORKSPACE  terraform workspace (default: ENV)
-  --yes-i-mean-prod  with -y, apply to prod without the typed confirmation
-  -h            show this help
+  -e ENV             environment to deploy (dev, staging or prod)                  [required]
+  -p                 plan only: write and show the plan, change nothing
+  -y                 apply without asking (dev, staging)
+  --yes-i-mean-prod  with -y: apply to prod unattended. This is the CI form:
+                       ./deploy.sh -e prod -y --yes-i-mean-prod
+                     Without it prod asks for "prod" typed on a terminal; with no terminal
+                     (CI, closed or redirected stdin) it stops at once, applies nothing and never
+                     prompts. dev/staging without -y and without a terminal stop the same way.
+  --from-vnet        run from a machine inside the VNet (deployment_runner_subnet_cidr): open no
+                     firewall. Otherwise this machine's public address (DEPLOYER_IP, or asked of
+                     DEPLOYER_IP_URL, default https://api.ipify.org) is allowed on Key Vault, the
+                     registry and the Kudu sites for this run only, and removed on exit, also on failure.
+  -f FILE            extra .tfvars applied after infrastructure/environments/ENV.tfvars
+                     (subscription_id, dashboard_auth_client_id, ...; see terraform.tfvars.example)
+  -w WORKSPACE       terraform workspace (default: ENV)
+  -h                 show this help
 
 Remote state: infrastructure/environments/ENV.backend.hcl if present, otherwise the variables
 TF_STATE_RESOURCE_GROUP, TF_STATE_STORAGE_ACCOUNT and TF_STATE_CONTAINER (default "tfstate").
+The dashboard API is published only once dashboard-api/dashboard_api/main.py exists.
 USAGE
 }
 
@@ -35,6 +49,7 @@ ENVIRONMENT=""
 PLAN_ONLY=false
 ASSUME_YES=false
 PROD_OVERRIDE=false
+FROM_VNET=false
 VAR_FILE=""
 WORKSPACE=""
 
@@ -46,12 +61,28 @@ while [[ $# -gt 0 ]]; do
     -f) [[ $# -ge 2 ]] || die_usage "-f needs a value"; VAR_FILE="$2"; shift 2 ;;
     -w) [[ $# -ge 2 ]] || die_usage "-w needs a value"; WORKSPACE="$2"; shift 2 ;;
     --yes-i-mean-prod) PROD_OVERRIDE=true; shift ;;
+    --from-vnet) FROM_VNET=true; shift ;;
     -h | --help) usage; exit 0 ;;
     *) die_usage "unknown argument: $1" ;;
   esac
 done
 
 check_target_arguments
+
+# Decide now whether this run may apply without a terminal, before touching anything.
+unattended_ok() {
+  if [[ "${ENVIRONMENT}" == "prod" ]]; then
+    ${ASSUME_YES} && ${PROD_OVERRIDE}
+  else
+    ${ASSUME_YES}
+  fi
+}
+if ! ${PLAN_ONLY} && ! unattended_ok && [[ ! -t 0 ]]; then
+  if [[ "${ENVIRONMENT}" == "prod" ]]; then
+    die "not confirmed: no terminal to type \"prod\" on; an unattended prod deploy needs -y --yes-i-mean-prod. Nothing changed."
+  fi
+  die "not confirmed: no terminal to answer on; pass -y to deploy ${ENVIRONMENT} unattended. Nothing changed."
+fi
 
 # --- Prerequisites -------------------------------------------------------------------------------------
 check_prerequisites() {
@@ -91,6 +122,7 @@ make_plan() {
   local args=(plan -input=false -var-file="${ENV_VAR_FILE}" -var="environment=${ENVIRONMENT}" -out="${PLAN_FILE}")
   [[ -z "${VAR_FILE}" ]] || args+=(-var-file="${VAR_FILE}")
   [[ -z "${IMAGE_TAG:-}" ]] || args+=(-var="analyzer_image_tag=${IMAGE_TAG}")
+  [[ ${#SESSION_VARS[@]} -eq 0 ]] || args+=("${SESSION_VARS[@]}")
   log "Planning ${ENVIRONMENT} (workspace ${WORKSPACE})"
   tf "${args[@]}"
   log "The plan"
@@ -103,6 +135,7 @@ confirm_apply() {
       echo "prod: applying without a prompt (-y --yes-i-mean-prod)"
       return 0
     fi
+    [[ -t 0 ]] || die "not confirmed: no terminal to type \"prod\" on (use -y --yes-i-mean-prod); nothing applied"
     local typed=""
     printf 'This changes PRODUCTION. Type "prod" to apply this plan: '
     read -r typed || true
@@ -110,6 +143,7 @@ confirm_apply() {
     return 0
   fi
   ${ASSUME_YES} && return 0
+  [[ -t 0 ]] || die "not confirmed: no terminal to answer on (use -y); nothing applied"
   local answer=""
   printf 'Apply this plan to %s? [y/N] ' "${ENVIRONMENT}"
   read -r answer || true
@@ -170,32 +204,55 @@ with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
 PYZIP
 }
 
-publish_code() {
-  local resource_group function_app dashboard_app work
-  resource_group="$(output resource_group_name)"
+publish_functions() {
+  local resource_group="$1" function_app work="$2"
   function_app="$(output function_app_name)"
-  dashboard_app="$(output dashboard_app_name)"
-  work="$(mktemp -d)"
-  trap 'rm -rf "${work}"' RETURN
-
   log "Publishing functions/ to ${function_app}"
   make_zip "${work}/functions.zip" "${SCRIPT_DIR}/functions" "${SCRIPT_DIR}/functions/.funcignore"
+  # Remote build (Oryx) installs requirements.txt; it also removes ENABLE_ORYX_BUILD, which is why
+  # Terraform does not set it.
   "${AZ}" functionapp deployment source config-zip --resource-group "${resource_group}" \
     --name "${function_app}" --src "${work}/functions.zip" --build-remote true
+}
 
+publish_dashboard() {
+  local resource_group="$1" dashboard_app work="$2"
+  if [[ ! -f "${DASHBOARD_API_DIR}/dashboard_api/main.py" ]]; then
+    log "Skipping the dashboard API: ${DASHBOARD_API_DIR#"${SCRIPT_DIR}"/}/dashboard_api/main.py does not exist yet"
+    echo "The App Service would start dashboard_api.main:app and fail its /healthz check, so nothing is"
+    echo "published there until the operator API lands; everything else is deployed."
+    return 0
+  fi
+  dashboard_app="$(output dashboard_app_name)"
   log "Publishing the dashboard API to ${dashboard_app}"
   # The app installs this project (analyzer, schemas, dashboard_api) from its pyproject.toml.
   mkdir -p "${work}/dashboard"
-  cp -R "${SCRIPT_DIR}/pyproject.toml" "${SCRIPT_DIR}/analyzer" "${SCRIPT_DIR}/schemas" "${SCRIPT_DIR}/dashboard-api" "${work}/dashboard/"
+  cp -R "${SCRIPT_DIR}/pyproject.toml" "${SCRIPT_DIR}/analyzer" "${SCRIPT_DIR}/schemas" "${work}/dashboard/"
+  cp -R "${DASHBOARD_API_DIR}" "${work}/dashboard/dashboard-api"
   [[ ! -f "${SCRIPT_DIR}/README.md" ]] || cp "${SCRIPT_DIR}/README.md" "${work}/dashboard/"
   make_zip "${work}/dashboard.zip" "${work}/dashboard" "" "requirements.txt=."
   "${AZ}" webapp deploy --resource-group "${resource_group}" --name "${dashboard_app}" \
     --src-path "${work}/dashboard.zip" --type zip
 }
 
+publish_code() {
+  local resource_group work
+  resource_group="$(output resource_group_name)"
+  work="$(mktemp -d)"
+  publish_functions "${resource_group}" "${work}"
+  publish_dashboard "${resource_group}" "${work}"
+  rm -rf "${work}"
+}
+
 # --- Main ------------------------------------------------------------------------------------------------
 check_prerequisites
 terraform_init
+
+if ! ${FROM_VNET}; then
+  detect_deployer_ip
+  trap 'close_deploy_access' EXIT
+fi
+open_deploy_access
 
 # The registry exists once the environment has been applied; the first deploy creates it, pushes
 # the image, then plans again with the image tag (see analyzer_image_tag).

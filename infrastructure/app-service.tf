@@ -2,6 +2,17 @@
 # Entra ID sign-in in front of every request, VNet integration (all outbound through the VNet to
 # the private endpoints), a managed identity, secrets as Key Vault references.
 
+locals {
+  # dashboard_api's liveness route (GET /healthz answers 200 JSON without touching Redis or the
+  # store); readiness is /readyz. App Service evicts an instance whose health check fails, so this
+  # must be the liveness route, not readiness.
+  dashboard_health_path = "/healthz"
+  # App Service Linux (Python) runs the startup command in the app's directory after Oryx installed
+  # the zip's requirements.txt (which installs this project, hence dashboard_api). The platform
+  # forwards to port 8000 and terminates TLS in front, so uvicorn trusts its X-Forwarded-* headers.
+  dashboard_startup_command = "python -m uvicorn dashboard_api.main:app --host 0.0.0.0 --port 8000 --proxy-headers --forwarded-allow-ips=*"
+}
+
 resource "azurerm_service_plan" "dashboard" {
   #checkov:skip=CKV_AZURE_225:zone redundancy needs three or more instances; app_service_worker_count sets the count per environment
   #checkov:skip=CKV_AZURE_212:the instance count is set per environment by app_service_worker_count
@@ -44,9 +55,9 @@ resource "azurerm_linux_web_app" "dashboard" {
     scm_minimum_tls_version           = "1.2"
     http2_enabled                     = true
     vnet_route_all_enabled            = true
-    health_check_path                 = var.dashboard_health_path
+    health_check_path                 = local.dashboard_health_path
     health_check_eviction_time_in_min = 5
-    app_command_line                  = "python -m uvicorn dashboard_api.main:app --host 0.0.0.0 --port 8000 --proxy-headers"
+    app_command_line                  = local.dashboard_startup_command
     ip_restriction_default_action     = length(var.dashboard_allowed_ip_ranges) > 0 ? "Deny" : "Allow"
     scm_ip_restriction_default_action = "Deny"
     scm_use_main_ip_restriction       = false
@@ -71,6 +82,16 @@ resource "azurerm_linux_web_app" "dashboard" {
       }
     }
 
+    dynamic "scm_ip_restriction" {
+      for_each = var.deploy_session_ip_ranges
+      content {
+        name       = "deploy-session-${scm_ip_restriction.key}"
+        action     = "Allow"
+        priority   = 90 + scm_ip_restriction.key
+        ip_address = scm_ip_restriction.value
+      }
+    }
+
     application_stack {
       python_version = "3.11"
     }
@@ -82,7 +103,7 @@ resource "azurerm_linux_web_app" "dashboard" {
     require_https          = true
     unauthenticated_action = "RedirectToLoginPage"
     default_provider       = "azureactivedirectory"
-    excluded_paths         = [var.dashboard_health_path]
+    excluded_paths         = [local.dashboard_health_path]
 
     active_directory_v2 {
       client_id            = var.dashboard_auth_client_id
@@ -107,19 +128,21 @@ resource "azurerm_linux_web_app" "dashboard" {
     }
   }
 
+  # Every documented setting comes from Key Vault (one place per environment to read them);
+  # the rest are switches, not configuration values.
   app_settings = {
+    "REDIS_CONNECTION_STRING"                = local.key_vault_references["REDIS_CONNECTION_STRING"]
+    "COSMOS_DB_ENDPOINT"                     = local.key_vault_references["COSMOS_DB_ENDPOINT"]
+    "COSMOS_DB_DATABASE_NAME"                = local.key_vault_references["COSMOS_DB_DATABASE_NAME"]
+    "APPLICATION_INSIGHTS_CONNECTION_STRING" = local.key_vault_references["APPLICATION_INSIGHTS_CONNECTION_STRING"]
+    "FASTAPI_ENDPOINT"                       = local.fastapi_endpoint_reference
+    "ANALYZER_API_KEY"                       = local.analyzer_api_key_reference
     "ENVIRONMENT"                            = var.environment
-    "REDIS_CONNECTION_STRING"                = local.redis_entra_connection_string
     "REDIS_ENTRA_AUTH"                       = "true"
     "STREAM_KEY"                             = var.stream_key
     "STORE_BACKEND"                          = "cosmos"
-    "COSMOS_DB_ENDPOINT"                     = azurerm_cosmosdb_account.main.endpoint
-    "COSMOS_DB_DATABASE_NAME"                = azurerm_cosmosdb_sql_database.main.name
     "COSMOS_DB_CREATE_IF_MISSING"            = "false"
-    "FASTAPI_ENDPOINT"                       = local.analyzer_url
-    "ANALYZER_API_KEY"                       = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.analyzer_api_key.versionless_id})"
-    "APPLICATION_INSIGHTS_CONNECTION_STRING" = azurerm_application_insights.main.connection_string
-    "APPLICATIONINSIGHTS_CONNECTION_STRING"  = azurerm_application_insights.main.connection_string
+    "OTEL_SERVICE_NAME"                      = "dashboard-api"
     "AZURE_CLIENT_ID"                        = azurerm_user_assigned_identity.dashboard.client_id
     "SCM_DO_BUILD_DURING_DEPLOYMENT"         = "true"
   }

@@ -2,12 +2,25 @@
 # and the analyzer app, pulled from the private registry with its managed identity, with health
 # probes and an HTTP concurrency scale rule. It serves POST /api/v1/analyze (called by the
 # stream-triggered function) and POST /api/v1/sweep (called by the timer function).
+#
+# Tier 3 (LLM explanations) runs in the same process: `sensor-analyzer api` also runs the
+# explanation consumer (EXPLAIN_CONSUMER_ENABLED=true), a member of one Redis consumer group on
+# "{stream}:episode-events". Every replica runs one consumer and the group shares the events
+# between them, so each new or escalated episode is explained once whatever the replica count;
+# scaling out for HTTP load adds consumers, never duplicate explanations. min_replicas >= 1 (the
+# variable refuses 0) so there is always a consumer: with scale-to-zero, events would wait until
+# the next HTTP request woke a replica. Azure OpenAI is reached with the analyzer's identity
+# (Cognitive Services OpenAI User, no key) through the private endpoint.
 
 locals {
   analyzer_enabled = var.analyzer_image_tag != null
   analyzer_image   = "${azurerm_container_registry.main.login_server}/${var.analyzer_image_name}:${coalesce(var.analyzer_image_tag, "unset")}"
   # The analyzer's URL inside the VNet; empty until the first image exists (see analyzer_image_tag).
   analyzer_url = local.analyzer_enabled ? "https://${azurerm_container_app.analyzer[0].ingress[0].fqdn}" : ""
+  # cloud_RoleName of the analyzer's telemetry (OpenTelemetry service.name); the alerts filter on it.
+  analyzer_service_name = "sensor-analyzer"
+  # The Redis trigger's consumer group is named after its function (functions/ForwardStreamEntry).
+  trigger_consumer_group = "ForwardStreamEntry"
 }
 
 resource "azurerm_container_app_environment" "main" {
@@ -78,9 +91,14 @@ resource "azurerm_container_app" "analyzer" {
     identity            = azurerm_user_assigned_identity.analyzer.id
   }
 
-  secret {
-    name  = "application-insights-connection-string"
-    value = azurerm_application_insights.main.connection_string
+  # The documented settings, resolved from Key Vault with the analyzer's identity.
+  dynamic "secret" {
+    for_each = toset(local.analyzer_key_vault_settings)
+    content {
+      name                = local.key_vault_secret_names[secret.value]
+      key_vault_secret_id = azurerm_key_vault_secret.settings[secret.value].versionless_id
+      identity            = azurerm_user_assigned_identity.analyzer.id
+    }
   }
 
   # Only reachable from inside the VNet: the environment's load balancer is internal.
@@ -106,15 +124,24 @@ resource "azurerm_container_app" "analyzer" {
       cpu    = var.analyzer_cpu
       memory = var.analyzer_memory
 
+      # Documented settings: from Key Vault (secret names as in key-vault.tf).
+      dynamic "env" {
+        for_each = toset(local.analyzer_key_vault_settings)
+        content {
+          name        = env.value
+          secret_name = local.key_vault_secret_names[env.value]
+        }
+      }
+      env {
+        name        = "ANALYZER_API_KEY"
+        secret_name = "analyzer-api-key"
+      }
       env {
         name  = "ENVIRONMENT"
         value = var.environment
       }
-      # No password: the analyzer authenticates with its managed identity's Entra ID token.
-      env {
-        name  = "REDIS_CONNECTION_STRING"
-        value = local.redis_entra_connection_string
-      }
+      # No password in REDIS_CONNECTION_STRING: the analyzer authenticates with its managed
+      # identity's Entra ID token.
       env {
         name  = "REDIS_ENTRA_AUTH"
         value = "true"
@@ -128,42 +155,33 @@ resource "azurerm_container_app" "analyzer" {
         value = "cosmos"
       }
       env {
-        name  = "COSMOS_DB_ENDPOINT"
-        value = azurerm_cosmosdb_account.main.endpoint
-      }
-      env {
-        name  = "COSMOS_DB_DATABASE_NAME"
-        value = azurerm_cosmosdb_sql_database.main.name
-      }
-      env {
         name  = "COSMOS_DB_CREATE_IF_MISSING"
         value = "false"
       }
       env {
         name  = "LLM_PROVIDER"
-        value = "azure_openai"
-      }
-      env {
-        name  = "OPENAI_ENDPOINT"
-        value = azurerm_cognitive_account.openai.endpoint
-      }
-      env {
-        name  = "OPENAI_DEPLOYMENT_NAME"
-        value = azurerm_cognitive_deployment.gpt_4o_mini.name
+        value = "azure-openai"
       }
       env {
         name  = "OPENAI_API_VERSION"
         value = "2024-10-21"
       }
+      # Tier 3's consumer group runs in every replica (see the comment at the top).
       env {
-        name        = "ANALYZER_API_KEY"
-        secret_name = "analyzer-api-key"
+        name  = "EXPLAIN_CONSUMER_ENABLED"
+        value = "true"
+      }
+      # Telemetry: the role name the alerts filter on, and the consumer group whose oldest
+      # unanalysed entry is the exported analysis lag (the trigger's group is its function's name).
+      env {
+        name  = "OTEL_SERVICE_NAME"
+        value = local.analyzer_service_name
       }
       env {
-        name        = "APPLICATION_INSIGHTS_CONNECTION_STRING"
-        secret_name = "application-insights-connection-string"
+        name  = "PIPELINE_LAG_GROUP"
+        value = local.trigger_consumer_group
       }
-      # DefaultAzureCredential picks the user-assigned identity (Cosmos DB, Azure OpenAI).
+      # DefaultAzureCredential picks the user-assigned identity (Redis, Cosmos DB, Azure OpenAI).
       env {
         name  = "AZURE_CLIENT_ID"
         value = azurerm_user_assigned_identity.analyzer.client_id
@@ -204,5 +222,6 @@ resource "azurerm_container_app" "analyzer" {
   depends_on = [
     azurerm_role_assignment.main["analyzer_image_pull"],
     azurerm_role_assignment.main["analyzer_secrets"],
+    azurerm_role_assignment.main["analyzer_openai"],
   ]
 }

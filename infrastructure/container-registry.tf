@@ -14,7 +14,7 @@ resource "azurerm_container_registry" "main" {
   sku                           = "Premium"
   admin_enabled                 = false
   anonymous_pull_enabled        = false
-  public_network_access_enabled = length(var.deployer_ip_ranges) > 0
+  public_network_access_enabled = local.deployer_public_access
   network_rule_bypass_option    = "AzureServices"
   data_endpoint_enabled         = true
   zone_redundancy_enabled       = true
@@ -25,7 +25,7 @@ resource "azurerm_container_registry" "main" {
     default_action = "Deny"
 
     dynamic "ip_rule" {
-      for_each = var.deployer_ip_ranges
+      for_each = local.deployer_access_ranges
       content {
         action   = "Allow"
         ip_range = ip_rule.value

@@ -7,15 +7,21 @@
 # Linux plan with Always On, VNet integration (all outbound through the VNet), a managed identity,
 # identity-based host storage and its secret as a Key Vault reference.
 
+# Instances: function_worker_count (prod runs two). Each instance is one consumer in the trigger's
+# consumer group, so two instances share the entries and one keeps consuming while the other is
+# replaced; the SweepWindow timer is a singleton that runs on one instance. With one instance (dev,
+# staging) an instance failure stops the trigger AND the sweep until App Service replaces the
+# instance: nothing is lost (entries wait in the 24 h window and the sweep catches up), but analysis
+# lags for those minutes and the analysis-lag alert fires.
 resource "azurerm_service_plan" "functions" {
-  #checkov:skip=CKV_AZURE_225:zone redundancy needs three or more instances; one stream listener is enough and the sweep covers a restart
-  #checkov:skip=CKV_AZURE_212:a second instance would only add a second consumer to the stream; the sweep covers an instance failure
+  #checkov:skip=CKV_AZURE_225:zone redundancy needs three or more instances; two consumers (prod) already survive an instance loss and the sweep catches up what a replacement missed
+  #checkov:skip=CKV_AZURE_212:the instance count is set per environment by function_worker_count (prod 2); with one instance an outage delays analysis (lag alert) but loses nothing, see the comment above
   name                = "asp-${local.name_prefix}-functions"
   location            = azurerm_resource_group.main.location
   resource_group_name = azurerm_resource_group.main.name
   os_type             = "Linux"
   sku_name            = var.function_plan_sku
-  worker_count        = 1
+  worker_count        = var.function_worker_count
   tags                = local.tags
 }
 
@@ -28,7 +34,7 @@ resource "azurerm_linux_function_app" "main" {
   storage_uses_managed_identity   = true
   functions_extension_version     = "~4"
   https_only                      = true
-  public_network_access_enabled   = length(var.deployer_ip_ranges) > 0
+  public_network_access_enabled   = local.deployer_public_access
   virtual_network_subnet_id       = azurerm_subnet.functions.id
   key_vault_reference_identity_id = azurerm_user_assigned_identity.function.id
   client_certificate_enabled      = false
@@ -55,12 +61,24 @@ resource "azurerm_linux_function_app" "main" {
     scm_ip_restriction_default_action      = "Deny"
     scm_use_main_ip_restriction            = false
 
+    # Kudu (zip deploy): the operator's permanent ranges, and the address deploy.sh opens for one
+    # deploy under the same rule name it uses with az (deploy-session-N), so the two never fight.
     dynamic "scm_ip_restriction" {
       for_each = var.deployer_ip_ranges
       content {
         name       = "deployer-${scm_ip_restriction.key}"
         action     = "Allow"
         priority   = 100 + scm_ip_restriction.key
+        ip_address = scm_ip_restriction.value
+      }
+    }
+
+    dynamic "scm_ip_restriction" {
+      for_each = var.deploy_session_ip_ranges
+      content {
+        name       = "deploy-session-${scm_ip_restriction.key}"
+        action     = "Allow"
+        priority   = 90 + scm_ip_restriction.key
         ip_address = scm_ip_restriction.value
       }
     }
@@ -76,24 +94,28 @@ resource "azurerm_linux_function_app" "main" {
     "AzureWebJobsStorage__clientId"   = azurerm_user_assigned_identity.function.client_id
 
     # The trigger's connection (function.json "connection": "REDIS_CONNECTION_STRING"), managed
-    # identity form: host:port of the TLS endpoint and the user-assigned identity's client id. The
-    # forwarder's dead-letter writes use the same identity (username = its object id).
+    # identity form ONLY: the extension throws when both REDIS_CONNECTION_STRING and
+    # REDIS_CONNECTION_STRING__redisHostName are set, and throws at listener start when __principalId
+    # (the identity's OBJECT id, the Redis user name) is missing (RedisUtilities.cs). A user-assigned
+    # identity also needs __clientId to pick it. The forwarder's dead-letter writes read the same three.
     "REDIS_CONNECTION_STRING__redisHostName" = "${local.redis_host}:${local.redis_port}"
+    "REDIS_CONNECTION_STRING__principalId"   = azurerm_user_assigned_identity.function.principal_id
     "REDIS_CONNECTION_STRING__clientId"      = azurerm_user_assigned_identity.function.client_id
-    "REDIS_ENTRA_OBJECT_ID"                  = azurerm_user_assigned_identity.function.principal_id
+    "REDIS_CONNECTION_STRING__credential"    = "managedidentity"
 
     "STREAM_KEY"        = var.stream_key
     "SWEEP_SCHEDULE"    = var.sweep_schedule
     "ENVIRONMENT"       = var.environment
-    "FASTAPI_ENDPOINT"  = local.analyzer_url
-    "ANALYZER_API_KEY"  = "@Microsoft.KeyVault(SecretUri=${azurerm_key_vault_secret.analyzer_api_key.versionless_id})"
+    "FASTAPI_ENDPOINT"  = local.fastapi_endpoint_reference
+    "ANALYZER_API_KEY"  = local.analyzer_api_key_reference
     "AZURE_CLIENT_ID"   = azurerm_user_assigned_identity.function.client_id
     "FORWARD_TIMEOUT_S" = "30"
     "FORWARD_ATTEMPTS"  = "4"
 
-    # deploy.sh publishes a source zip; build the Python dependencies on the platform.
+    # deploy.sh publishes a source zip; build the Python dependencies on the platform. Not
+    # ENABLE_ORYX_BUILD: `config-zip --build-remote true` removes that setting on every deploy, so
+    # Terraform setting it would put it back each apply (drift and a restart per deploy).
     "SCM_DO_BUILD_DURING_DEPLOYMENT" = "true"
-    "ENABLE_ORYX_BUILD"              = "true"
   }
 
   depends_on = [

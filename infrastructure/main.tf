@@ -9,8 +9,9 @@ terraform {
   required_providers {
     azurerm = {
       source = "hashicorp/azurerm"
-      # azurerm_managed_redis and its access policy assignments arrived in 4.50.
-      version = ">= 4.50.0, < 5.0.0"
+      # The real minimum for what this code uses: tests/infrastructure/test_provider_versions.py
+      # maps every resource and argument to the azurerm release that introduced it.
+      version = ">= 4.78.0, < 5.0.0"
     }
     random = {
       source  = "hashicorp/random"
@@ -38,7 +39,17 @@ provider "azurerm" {
       prevent_deletion_if_contains_resources = true
     }
     cognitive_account {
-      purge_soft_delete_on_destroy = false
+      # A destroyed OpenAI account is soft-deleted and the provider never restores it, so the next
+      # apply with the same name would fail (FlagMustBeSetForRestore). destroy.sh keeps the account
+      # unless --destroy-data; when it is destroyed, it is purged so a redeploy can reuse the name.
+      purge_soft_delete_on_destroy = true
+    }
+    application_insights {
+      # Application Insights generates a "Failure Anomalies" smart detection rule outside the state;
+      # with this the provider disables it on create and deletes it on destroy, so the resource group
+      # can be deleted (prevent_deletion_if_contains_resources). destroy.sh removes the action group
+      # Azure creates with it.
+      disable_generated_rule = true
     }
     storage {
       # The function storage account has no public endpoint: never reach for its data plane
@@ -73,4 +84,10 @@ locals {
   redis_id          = local.use_managed_redis ? azurerm_managed_redis.main[0].id : azurerm_redis_cache.main[0].id
 
   analyzer_port = 8000
+
+  # Who may reach the deployment's private data planes (Key Vault secrets, registry pushes, Kudu):
+  # the operator's permanent ranges plus the address deploy.sh opens for the duration of one deploy
+  # (deploy_session_ip_ranges; deploy.sh closes it again on exit, also on failure).
+  deployer_access_ranges = distinct(concat(var.deployer_ip_ranges, var.deploy_session_ip_ranges))
+  deployer_public_access = length(local.deployer_access_ranges) > 0
 }

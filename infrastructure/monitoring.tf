@@ -1,6 +1,12 @@
-# Log Analytics, workspace-based Application Insights, one action group and the alerts:
-# Redis memory, Cosmos DB request-unit spikes, function failures, response time, container app CPU,
-# pipeline lag (from the forwarder's "lag_ms=" log lines) and dead letters.
+# Log Analytics, workspace-based Application Insights, one action group and the alerts the seeds
+# name: Redis memory over 80 %, Cosmos DB normalized RU consumption, function errors, API response
+# time over 30 s, analyzer CPU over 80 %, and analysis lag over one minute; plus API server errors,
+# Cosmos DB request-unit spikes (serverless bills per RU) and dead letters.
+#
+# The analyzer and the dashboard API export OpenTelemetry traces, metrics and logs to Application
+# Insights (analyzer/telemetry.py, azure-monitor-opentelemetry) under the role names below; the lag
+# alert reads the analyzer's own gauge, the age of the oldest entry its trigger's consumer group has
+# not delivered or acknowledged yet.
 
 resource "azurerm_log_analytics_workspace" "main" {
   name                = "log-${local.name_prefix}"
@@ -71,6 +77,31 @@ resource "azurerm_monitor_metric_alert" "redis_memory" {
   }
 }
 
+# Normalized RU consumption: the share of the RU/s ceiling the busiest partition used (a serverless
+# account's ceiling is per partition); 100 % means requests are being throttled (429).
+resource "azurerm_monitor_metric_alert" "cosmos_normalized_ru" {
+  name                = "alert-${local.name_prefix}-cosmos-normalized-ru"
+  resource_group_name = azurerm_resource_group.main.name
+  scopes              = [azurerm_cosmosdb_account.main.id]
+  description         = "Cosmos DB normalized RU consumption above ${var.alert_thresholds.cosmos_normalized_ru_percent}%: requests are about to be throttled (429)."
+  severity            = 2
+  frequency           = "PT5M"
+  window_size         = "PT15M"
+  tags                = local.tags
+
+  criteria {
+    metric_namespace = "Microsoft.DocumentDB/databaseAccounts"
+    metric_name      = "NormalizedRUConsumption"
+    aggregation      = "Maximum"
+    operator         = "GreaterThan"
+    threshold        = var.alert_thresholds.cosmos_normalized_ru_percent
+  }
+
+  action {
+    action_group_id = azurerm_monitor_action_group.operations.id
+  }
+}
+
 resource "azurerm_monitor_metric_alert" "cosmos_request_units" {
   name                = "alert-${local.name_prefix}-cosmos-request-units"
   resource_group_name = azurerm_resource_group.main.name
@@ -98,7 +129,7 @@ resource "azurerm_monitor_metric_alert" "response_time" {
   name                = "alert-${local.name_prefix}-response-time"
   resource_group_name = azurerm_resource_group.main.name
   scopes              = [azurerm_application_insights.main.id]
-  description         = "Average request duration above ${var.alert_thresholds.response_time_seconds} s (analyzer, dashboard API)."
+  description         = "Average API request duration above ${var.alert_thresholds.response_time_seconds} s (analyzer, dashboard API)."
   severity            = 2
   frequency           = "PT5M"
   window_size         = "PT5M"
@@ -110,6 +141,14 @@ resource "azurerm_monitor_metric_alert" "response_time" {
     aggregation      = "Average"
     operator         = "GreaterThan"
     threshold        = var.alert_thresholds.response_time_seconds * 1000
+
+    # The APIs' request spans only (their OpenTelemetry service names); function executions, whose
+    # duration includes the forwarder's retries, have their own failure alert.
+    dimension {
+      name     = "cloud/roleName"
+      operator = "Include"
+      values   = local.api_role_names
+    }
   }
 
   action {
@@ -147,6 +186,11 @@ resource "azurerm_monitor_metric_alert" "container_app_cpu" {
 
 locals {
   function_app_name = "func-${local.name_prefix}-${local.unique_suffix}"
+  # OpenTelemetry service.name = Application Insights cloud_RoleName of the two APIs.
+  api_role_names = [local.analyzer_service_name, "dashboard-api"]
+  # Metric names the analyzer exports (analyzer/telemetry.py; tests/infrastructure compares them).
+  pipeline_lag_metric  = "analyzer.pipeline.lag"
+  dead_lettered_metric = "analyzer.entries.dead_lettered"
 
   log_alerts = {
     function_failures = {
@@ -161,30 +205,46 @@ locals {
       measure     = null
       threshold   = var.alert_thresholds.function_failures_per_5m
     }
-    pipeline_lag = {
-      description = "An entry reached the analyzer more than ${var.alert_thresholds.pipeline_lag_seconds} s after it landed on the stream."
-      severity    = 2
+    api_server_errors = {
+      description = "The analyzer or the dashboard API answered 5xx in the last 5 minutes."
+      severity    = 1
       query       = <<-KQL
-        traces
-        | where cloud_RoleName =~ "${local.function_app_name}"
-        | where message has "lag_ms="
-        | extend lag_ms = tolong(extract("lag_ms=([0-9]+)", 1, message))
-        | where isnotnull(lag_ms)
-      KQL
-      aggregation = "Maximum"
-      measure     = "lag_ms"
-      threshold   = var.alert_thresholds.pipeline_lag_seconds * 1000
-    }
-    dead_letters = {
-      description = "The forwarder wrote entries to the dead-letter stream ${var.stream_key}:dead; the sweep will retry them, but something is failing."
-      severity    = 2
-      query       = <<-KQL
-        traces
-        | where cloud_RoleName =~ "${local.function_app_name}"
-        | where message has "dead-lettered"
+        requests
+        | where cloud_RoleName in (${join(", ", [for name in local.api_role_names : "\"${name}\""])})
+        | where toint(resultCode) >= 500
       KQL
       aggregation = "Count"
       measure     = null
+      threshold   = 0
+    }
+    analysis_lag = {
+      description = "The oldest entry on ${var.stream_key} that the trigger's consumer group has not analysed is older than ${var.alert_thresholds.pipeline_lag_seconds} s (trigger stopped, function instance down or analyzer too slow)."
+      severity    = 1
+      query       = <<-KQL
+        customMetrics
+        | where name == "${local.pipeline_lag_metric}"
+        | where tostring(customDimensions["group"]) == "${local.trigger_consumer_group}"
+        | extend lag_s = todouble(value)
+      KQL
+      aggregation = "Maximum"
+      measure     = "lag_s"
+      threshold   = var.alert_thresholds.pipeline_lag_seconds
+    }
+    dead_letters = {
+      description = "Entries went to the dead-letter stream ${var.stream_key}:dead (forwarder or analyzer); the sweep retries what the forwarder lost, but something is failing."
+      severity    = 2
+      query       = <<-KQL
+        union
+          (traces
+            | where cloud_RoleName =~ "${local.function_app_name}"
+            | where message has "dead-lettered"
+            | extend entries = 1.0),
+          (customMetrics
+            | where name == "${local.dead_lettered_metric}"
+            | extend entries = todouble(valueSum))
+      KQL
+      aggregation = "Total"
+      measure     = "entries"
       threshold   = 0
     }
   }

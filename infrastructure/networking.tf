@@ -1,5 +1,6 @@
 # The virtual network: two VNet-integration subnets (outbound only), the container apps
-# environment's subnet and one subnet for every private endpoint. Each subnet has an NSG
+# environment's subnet, one subnet for every private endpoint and, optionally, a subnet for a
+# self-hosted deployment runner (deployment-runner.tf). Each subnet has an NSG
 # that admits only the traffic its occupant needs.
 
 resource "azurerm_virtual_network" "main" {
@@ -67,12 +68,20 @@ resource "azurerm_subnet" "private_endpoints" {
 
 # --- Network security groups ------------------------------------------------------------------
 
-# VNet-integration subnets only carry the apps' outbound traffic: nothing may come in.
+# VNet-integration subnets only carry the apps' outbound traffic, and a deployment runner only
+# calls out: nothing may come in.
+locals {
+  outbound_only_subnets = merge(
+    {
+      functions   = azurerm_subnet.functions.id
+      app_service = azurerm_subnet.app_service.id
+    },
+    local.runner_enabled ? { deployment_runner = azurerm_subnet.deployment_runner[0].id } : {},
+  )
+}
+
 resource "azurerm_network_security_group" "integration" {
-  for_each = {
-    functions   = azurerm_subnet.functions.id
-    app_service = azurerm_subnet.app_service.id
-  }
+  for_each = local.outbound_only_subnets
 
   name                = "nsg-${local.name_prefix}-${replace(each.key, "_", "-")}"
   location            = azurerm_resource_group.main.location
@@ -93,17 +102,23 @@ resource "azurerm_network_security_group" "integration" {
 }
 
 resource "azurerm_subnet_network_security_group_association" "integration" {
-  for_each = {
-    functions   = azurerm_subnet.functions.id
-    app_service = azurerm_subnet.app_service.id
-  }
+  for_each = local.outbound_only_subnets
 
   subnet_id                 = each.value
   network_security_group_id = azurerm_network_security_group.integration[each.key].id
 }
 
-# The internal container apps environment: HTTPS from inside the VNet (the function app and the
-# dashboard call the analyzer) and the platform's load balancer probes; nothing from the internet.
+# The internal container apps environment (workload profiles). What the platform documents for an
+# internal environment behind its internal load balancer (Learn, "Securing a virtual network in
+# Azure Container Apps", inbound rules): the clients reach the edge proxy on 80/443 AND on 31080/31443
+# (the ports the edge proxy listens on behind the ILB; allowing only 80/443 drops every call), the
+# Azure load balancer probes the backend pools, and the environment's own addresses talk to each
+# other. The clients are the function app and the dashboard (their VNet-integration subnets);
+# nothing else, and nothing from the internet.
+locals {
+  container_apps_clients = [var.subnet_cidrs.functions, var.subnet_cidrs.app_service]
+}
+
 resource "azurerm_network_security_group" "container_apps" {
   name                = "nsg-${local.name_prefix}-container-apps"
   location            = azurerm_resource_group.main.location
@@ -111,26 +126,40 @@ resource "azurerm_network_security_group" "container_apps" {
   tags                = local.tags
 
   security_rule {
-    name                       = "allow-vnet-https"
+    name                       = "allow-clients-to-edge-proxy"
     priority                   = 100
     direction                  = "Inbound"
     access                     = "Allow"
     protocol                   = "Tcp"
     source_port_range          = "*"
-    destination_port_ranges    = ["80", "443"]
-    source_address_prefix      = "VirtualNetwork"
+    destination_port_ranges    = ["80", "443", "31080", "31443"]
+    source_address_prefixes    = local.container_apps_clients
     destination_address_prefix = var.subnet_cidrs.container_apps
   }
 
   security_rule {
-    name                       = "allow-azure-load-balancer"
+    name                       = "allow-azure-load-balancer-probes"
     priority                   = 110
+    direction                  = "Inbound"
+    access                     = "Allow"
+    protocol                   = "Tcp"
+    source_port_range          = "*"
+    destination_port_range     = "30000-32767"
+    source_address_prefix      = "AzureLoadBalancer"
+    destination_address_prefix = var.subnet_cidrs.container_apps
+  }
+
+  # Nodes, the edge proxy and replicas of the environment reach each other inside the subnet; the
+  # deny below would otherwise cut them apart.
+  security_rule {
+    name                       = "allow-within-environment"
+    priority                   = 120
     direction                  = "Inbound"
     access                     = "Allow"
     protocol                   = "*"
     source_port_range          = "*"
     destination_port_range     = "*"
-    source_address_prefix      = "AzureLoadBalancer"
+    source_address_prefix      = var.subnet_cidrs.container_apps
     destination_address_prefix = var.subnet_cidrs.container_apps
   }
 
@@ -168,11 +197,12 @@ resource "azurerm_network_security_group" "private_endpoints" {
     protocol                = "Tcp"
     source_port_range       = "*"
     destination_port_ranges = ["443", tostring(local.redis_port)]
-    source_address_prefixes = [
-      var.subnet_cidrs.functions,
-      var.subnet_cidrs.app_service,
-      var.subnet_cidrs.container_apps,
-    ]
+    # The app subnets, and the deployment runner's subnet when there is one (Key Vault, registry
+    # and Kudu through their private endpoints).
+    source_address_prefixes = concat(
+      [var.subnet_cidrs.functions, var.subnet_cidrs.app_service, var.subnet_cidrs.container_apps],
+      local.runner_enabled ? [var.deployment_runner_subnet_cidr] : [],
+    )
     destination_address_prefix = var.subnet_cidrs.private_endpoints
   }
 

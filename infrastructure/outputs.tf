@@ -46,8 +46,23 @@ output "dashboard_url" {
 }
 
 output "key_vault_name" {
-  description = "Key Vault holding the analyzer API key and the Redis connection string."
+  description = "Key Vault holding every documented setting of the environment (dash-separated names) and the analyzer API key."
   value       = azurerm_key_vault.main.name
+}
+
+output "key_vault_secrets" {
+  description = "Setting name -> Key Vault secret name, for every documented setting this environment has."
+  value       = merge(local.key_vault_secret_names, local.analyzer_enabled ? { FASTAPI_ENDPOINT = "fastapi-endpoint" } : {})
+}
+
+output "deployer_ip_ranges" {
+  description = "The permanently allowed deployer ranges; deploy.sh turns public access off again after a deploy when this is empty."
+  value       = var.deployer_ip_ranges
+}
+
+output "tier3_explanations" {
+  description = "How tier 3 runs: inside the analyzer container app, one consumer per replica in one consumer group."
+  value       = "sensor-analyzer api runs the explanation consumer (EXPLAIN_CONSUMER_ENABLED=true): one consumer per replica in one Redis consumer group on ${var.stream_key}:episode-events, which shares the events between replicas; ${var.analyzer_min_replicas} to ${var.analyzer_max_replicas} replicas, never 0, so events are always consumed."
 }
 
 output "cosmos_db_endpoint" {

@@ -95,13 +95,36 @@ variable "subnet_cidrs" {
 }
 
 variable "deployer_ip_ranges" {
-  description = "Public CIDR ranges the deployment runs from: allowed through the Key Vault and registry firewalls and to the Kudu (SCM) sites so deploy.sh can write secrets, build images and publish code. Empty = deploy from inside the VNet."
+  description = "Public CIDR ranges ALWAYS allowed through the Key Vault and registry firewalls and to the Kudu (SCM) sites (e.g. a fixed CI egress). Usually empty: deploy.sh opens the caller's own address for the duration of a deploy (deploy_session_ip_ranges) and closes it afterwards."
   type        = list(string)
   default     = []
 
   validation {
     condition     = alltrue([for cidr in var.deployer_ip_ranges : can(cidrhost(cidr, 0))])
     error_message = "deployer_ip_ranges must be CIDR blocks, e.g. [\"203.0.113.10/32\"]."
+  }
+}
+
+variable "deploy_session_ip_ranges" {
+  description = "Set by deploy.sh/destroy.sh, not by hand: the caller's public address (/32) while one deploy runs. deploy.sh opens it with az before planning (so the plan can read Key Vault secrets), passes it here so Terraform agrees, and removes it on exit, also on failure."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.deploy_session_ip_ranges : can(cidrhost(cidr, 0))])
+    error_message = "deploy_session_ip_ranges must be CIDR blocks, e.g. [\"203.0.113.10/32\"]."
+  }
+}
+
+variable "deployment_runner_subnet_cidr" {
+  description = "CIDR of a subnet for a self-hosted deployment runner inside the VNet (adds the subnet and private endpoints for the function and dashboard Kudu sites; deploy with ./deploy.sh --from-vnet). null = none: deploy.sh opens the caller's address instead."
+  type        = string
+  default     = null
+  nullable    = true
+
+  validation {
+    condition     = var.deployment_runner_subnet_cidr == null || can(cidrhost(coalesce(var.deployment_runner_subnet_cidr, "x"), 0))
+    error_message = "deployment_runner_subnet_cidr must be null or a CIDR block inside vnet_address_space, e.g. \"10.40.5.0/27\"."
   }
 }
 
@@ -234,6 +257,17 @@ variable "function_plan_sku" {
   }
 }
 
+variable "function_worker_count" {
+  description = "Instances of the function app's plan. Each is one consumer in the trigger's consumer group (they share the entries); 2 keeps the trigger running through an instance failure, 1 leaves analysis waiting (nothing lost) until App Service replaces the instance."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.function_worker_count >= 1 && var.function_worker_count <= 10
+    error_message = "function_worker_count must be between 1 and 10."
+  }
+}
+
 variable "app_service_plan_sku" {
   description = "App Service plan SKU for the dashboard/operator API."
   type        = string
@@ -312,7 +346,7 @@ variable "analyzer_memory" {
 }
 
 variable "analyzer_min_replicas" {
-  description = "Minimum analyzer replicas. At least 1: the trigger calls it every 10 s and a cold start would add lag."
+  description = "Minimum analyzer replicas. At least 1: the trigger calls it every 10 s, and every replica runs one tier 3 explanation consumer, so with 0 nothing would consume the episode events."
   type        = number
   default     = 1
 
@@ -352,17 +386,6 @@ variable "analyzer_health_path" {
   validation {
     condition     = can(regex("^/[A-Za-z0-9/_.-]*$", var.analyzer_health_path))
     error_message = "analyzer_health_path must start with \"/\", e.g. \"/healthz\"."
-  }
-}
-
-variable "dashboard_health_path" {
-  description = "HTTP path App Service health checks call on the dashboard/operator API."
-  type        = string
-  default     = "/healthz"
-
-  validation {
-    condition     = can(regex("^/[A-Za-z0-9/_.-]*$", var.dashboard_health_path))
-    error_message = "dashboard_health_path must start with \"/\", e.g. \"/healthz\"."
   }
 }
 
@@ -460,27 +483,30 @@ variable "alert_email_addresses" {
 }
 
 variable "alert_thresholds" {
-  description = "Alert thresholds: Redis memory %, Cosmos DB request units per 5 minutes, failed function executions per 5 minutes, response time in seconds, container app CPU %, pipeline lag in seconds."
+  description = "Alert thresholds: Redis memory %, Cosmos DB normalized RU consumption %, Cosmos DB request units per 5 minutes, failed function executions per 5 minutes, API response time in seconds, container app CPU %, analysis lag in seconds."
   type = object({
-    redis_memory_percent        = number
-    cosmos_request_units_per_5m = number
-    function_failures_per_5m    = number
-    response_time_seconds       = number
-    container_app_cpu_percent   = number
-    pipeline_lag_seconds        = number
+    redis_memory_percent         = number
+    cosmos_normalized_ru_percent = number
+    cosmos_request_units_per_5m  = number
+    function_failures_per_5m     = number
+    response_time_seconds        = number
+    container_app_cpu_percent    = number
+    pipeline_lag_seconds         = number
   })
   default = {
-    redis_memory_percent        = 80
-    cosmos_request_units_per_5m = 60000
-    function_failures_per_5m    = 5
-    response_time_seconds       = 30
-    container_app_cpu_percent   = 80
-    pipeline_lag_seconds        = 120
+    redis_memory_percent         = 80
+    cosmos_normalized_ru_percent = 90
+    cosmos_request_units_per_5m  = 60000
+    function_failures_per_5m     = 5
+    response_time_seconds        = 30
+    container_app_cpu_percent    = 80
+    pipeline_lag_seconds         = 60
   }
 
   validation {
     condition = (
       var.alert_thresholds.redis_memory_percent > 0 && var.alert_thresholds.redis_memory_percent <= 100 &&
+      var.alert_thresholds.cosmos_normalized_ru_percent > 0 && var.alert_thresholds.cosmos_normalized_ru_percent <= 100 &&
       var.alert_thresholds.container_app_cpu_percent > 0 && var.alert_thresholds.container_app_cpu_percent <= 100 &&
       var.alert_thresholds.cosmos_request_units_per_5m > 0 && var.alert_thresholds.function_failures_per_5m > 0 &&
       var.alert_thresholds.response_time_seconds > 0 && var.alert_thresholds.pipeline_lag_seconds > 0

@@ -14,6 +14,7 @@ from analyzer.api.routes import analyze, health, ingest, sweep
 from analyzer.runtime.services import Services, open_services
 from analyzer.settings import Settings, get_settings
 from analyzer.store.protocol import InvalidContinuationError, StoreError
+from analyzer.telemetry import ANALYZER_SERVICE_NAME, instrument_app, run_process_telemetry
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +31,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         tier2 = app.state.services.pipeline.statistical
         if owned and tier2 is not None:
             training = asyncio.create_task(tier2.run_training(stop), name="tier2-training")
+        # Telemetry (analyzer/telemetry.py): the exporter when a connection string is set, the lag gauge.
+        telemetry = asyncio.create_task(
+            run_process_telemetry(
+                app.state.services.redis, app.state.services.keys.stream, ANALYZER_SERVICE_NAME, stop
+            ),
+            name="telemetry",
+        )
         try:
             yield
         finally:
             stop.set()
             if training is not None:
                 await training
+            await telemetry
             if owned:
                 await app.state.services.close()
 
@@ -47,6 +56,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     for module in (health, ingest, analyze, sweep):
         app.include_router(module.router)
+    instrument_app(app)  # request spans (telemetry)
 
     @app.exception_handler(InvalidContinuationError)
     async def _bad_continuation(_: Request, error: InvalidContinuationError) -> JSONResponse:

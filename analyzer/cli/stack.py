@@ -50,10 +50,13 @@ def worker(
 
 async def _serve_worker(settings: Settings, stop: asyncio.Event) -> None:
     from analyzer.runtime.services import open_services
+    from analyzer.telemetry import ANALYZER_SERVICE_NAME, run_process_telemetry
 
     services = await open_services(settings)
     try:
-        await asyncio.gather(*_background(services, stop, workers=1))
+        # Telemetry (analyzer/telemetry.py): the exporter when a connection string is set, the lag gauge.
+        telemetry = run_process_telemetry(services.redis, services.keys.stream, ANALYZER_SERVICE_NAME, stop)
+        await asyncio.gather(*_background(services, stop, workers=1), telemetry)
     finally:
         await services.close()
 

@@ -5,8 +5,9 @@ Kept free of the Functions runtime so tests import and call it directly. The con
 - ``POST {FASTAPI_ENDPOINT}/api/v1/analyze`` with ``{"entry_id": ..., "payload": {...}}`` and
   ``X-API-Key``. 200 = stored. 4xx = the payload is malformed: the analyzer dead-letters it itself,
   so it is never retried here. 5xx, timeouts and connection errors are transient: retried with
-  exponential backoff, then the entry goes to the dead-letter stream ``{STREAM_KEY}:dead``
-  (fields ``entry_id``, ``reason``, ``payload``) and the error is re-raised so the run is failed.
+  exponential backoff, then the entry goes to the dead-letter stream ``{STREAM_KEY}:dead`` in the
+  analyzer's one record format (``shared/dead_letters.py``, source ``function``) and the error is
+  re-raised so the run is failed.
 - ``POST {FASTAPI_ENDPOINT}/api/v1/sweep``: the analyzer analyses entries of the window that have
   no result, which covers the trigger's at-most-once delivery.
 """
@@ -26,14 +27,14 @@ import httpx
 import redis
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from .dead_letters import write_dead_letters
+
 logger = logging.getLogger(__name__)
 
 PAYLOAD_FIELD = "payload"
 ANALYZE_PATH = "/api/v1/analyze"
 SWEEP_PATH = "/api/v1/sweep"
 REDIS_ENTRA_SCOPE = "https://redis.azure.com/.default"
-#: Bound the dead-letter stream (approximate trimming); the alert fires long before it fills.
-DEAD_LETTER_MAXLEN = 100_000
 
 
 class MalformedEntry(ValueError):
@@ -149,7 +150,10 @@ def forward_entry(
     try:
         entry_id, payload, text = parse_entry(raw)
     except MalformedEntry as error:
-        dead_letter(factory, config, entry_id="", reason=str(error), payload=raw if isinstance(raw, str) else "")
+        # No stream fields to keep: the trigger's whole input is the payload of the record.
+        dead_letter(
+            factory, config, entry_id="", reason=str(error), fields={PAYLOAD_FIELD: raw if isinstance(raw, str) else ""}
+        )
         raise
     own_client = client is None
     http = client or httpx.Client()
@@ -161,7 +165,8 @@ def forward_entry(
             config,
             entry_id=entry_id,
             reason=f"forward failed after {config.attempts} attempts: {error}",
-            payload=text,
+            fields={PAYLOAD_FIELD: text},
+            final=False,  # the sweep retries it
         )
         raise
     finally:
@@ -192,14 +197,25 @@ def request_sweep(config: ForwarderConfig, *, client: httpx.Client | None = None
 
 
 def dead_letter(
-    factory: Callable[[], redis.Redis], config: ForwarderConfig, *, entry_id: str, reason: str, payload: str
+    factory: Callable[[], redis.Redis],
+    config: ForwarderConfig,
+    *,
+    entry_id: str,
+    reason: str,
+    fields: Mapping[str, str],
+    final: bool = True,
 ) -> None:
-    """Record a failed entry on ``{stream}:dead``; a failure to do so is logged, never hidden."""
-    fields = {"entry_id": entry_id, "reason": reason[:2000], PAYLOAD_FIELD: payload}
+    """Record a failed entry on ``{stream}:dead``; a failure to do so is logged, never hidden.
+
+    ``final=False`` (a forward that failed for a transient reason) keeps the id out of
+    ``{stream}:dead:ids``, so the sweep still analyses the entry.
+    """
     try:
         client = factory()
         try:
-            client.xadd(config.dead_letter_key, fields, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+            write_dead_letters(
+                client, config.dead_letter_key, [(entry_id, reason, fields)], source="function", final=final
+            )
         finally:
             client.close()
     except redis.RedisError:
@@ -234,9 +250,10 @@ def redis_url_from_connection_string(value: str) -> str:
 def redis_client_from_env(env: Mapping[str, str] = os.environ, credential: Any = None) -> redis.Redis:
     """Redis client from the trigger's connection setting, in either of its two forms.
 
-    ``REDIS_CONNECTION_STRING`` (connection string) or, in Azure, the managed-identity form
-    ``REDIS_CONNECTION_STRING__redisHostName`` + ``__clientId``: an Entra token for the identity,
-    user name = its object id (``REDIS_ENTRA_OBJECT_ID``).
+    ``REDIS_CONNECTION_STRING`` (connection string) or, in Azure, the managed-identity form the
+    trigger itself uses: ``REDIS_CONNECTION_STRING__redisHostName`` (host:port),
+    ``__principalId`` (the identity's object id = the Redis user name) and, for a user-assigned
+    identity, ``__clientId``; authenticated with an Entra token for that identity.
     """
     connection = env.get("REDIS_CONNECTION_STRING", "").strip()
     if connection:
@@ -251,8 +268,9 @@ def redis_client_from_env(env: Mapping[str, str] = os.environ, credential: Any =
         from azure.identity import ManagedIdentityCredential
 
         credential = ManagedIdentityCredential(client_id=env.get("REDIS_CONNECTION_STRING__clientId") or None)
-    username = env.get("REDIS_ENTRA_OBJECT_ID") or env.get("REDIS_CONNECTION_STRING__principalId", "")
+    username = env.get("REDIS_CONNECTION_STRING__principalId", "").strip()
     if not username:
-        raise RuntimeError("REDIS_ENTRA_OBJECT_ID (the identity's object id) is needed for Entra authentication")
+        # The trigger's listener throws for the same reason (the extension's RedisUtilities).
+        raise RuntimeError("REDIS_CONNECTION_STRING__principalId (the identity's object id) is not set")
     token = credential.get_token(REDIS_ENTRA_SCOPE).token
     return redis.Redis(host=host, port=int(port), username=username, password=token, ssl=True, socket_timeout=10)

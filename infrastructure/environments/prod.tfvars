@@ -1,5 +1,6 @@
 # prod: replicated Redis with hourly snapshots, 30-day point-in-time restore, resource locks
-# (added automatically for environment = "prod"), two dashboard instances.
+# (added automatically for environment = "prod"), two function instances (two trigger consumers),
+# two dashboard instances.
 environment                     = "prod"
 location                        = "westeurope"
 openai_location                 = "swedencentral"
@@ -8,6 +9,7 @@ redis_high_availability_enabled = true
 redis_persistence_rdb_frequency = "1h"
 cosmos_backup_tier              = "Continuous30Days"
 function_plan_sku               = "P1v3"
+function_worker_count           = 2
 app_service_plan_sku            = "P1v3"
 app_service_worker_count        = 2
 analyzer_min_replicas           = 2

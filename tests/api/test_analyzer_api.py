@@ -70,7 +70,7 @@ def test_malformed_payload_is_a_422_with_the_reason_and_is_dead_lettered(
     with redis.Redis.from_url(redis_url, decode_responses=True) as r:
         [(_, dead)] = r.xrange(f"{stream_key}:dead")
     assert dead["entry_id"] == "5-0" and "missing core sensors" in dead["reason"]
-    assert orjson.loads(dead["field:payload"]) == payload
+    assert orjson.loads(dead["payload"]) == payload
 
 
 @pytest.mark.parametrize(

@@ -83,4 +83,4 @@ def redis_client() -> Iterator[redis.Redis]:
 def stream_key(redis_client: redis.Redis) -> Iterator[str]:
     key = f"test:functions:{uuid.uuid4().hex}"
     yield key
-    redis_client.delete(key, f"{key}:dead")
+    redis_client.delete(key, f"{key}:dead", f"{key}:dead:ids")

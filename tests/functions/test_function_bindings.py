@@ -58,7 +58,11 @@ def test_binding_name_is_the_entry_point_parameter(folder: str) -> None:
 
 def test_app_settings_in_terraform_feed_the_placeholders() -> None:
     text = (FUNCTIONS_DIR.parent / "infrastructure" / "functions.tf").read_text()
-    for setting in ("STREAM_KEY", "SWEEP_SCHEDULE", "REDIS_CONNECTION_STRING__redisHostName", "FASTAPI_ENDPOINT"):
+    for setting in (
+        "STREAM_KEY", "SWEEP_SCHEDULE", "REDIS_CONNECTION_STRING__redisHostName",
+        "REDIS_CONNECTION_STRING__principalId",
+        "REDIS_CONNECTION_STRING__clientId", "FASTAPI_ENDPOINT",
+    ):  # fmt: skip
         assert f'"{setting}"' in text, setting
     variables = (FUNCTIONS_DIR.parent / "infrastructure" / "variables.tf").read_text()
     default = re.search(r'variable "stream_key".*?default\s*=\s*"([^"]+)"', variables, re.S)
@@ -83,8 +87,11 @@ def test_local_settings_example_documents_both_connection_forms() -> None:
     values = json.loads((FUNCTIONS_DIR / "local.settings.json.example").read_text())["Values"]
     assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
     assert "REDIS_CONNECTION_STRING" in values
-    keys = " ".join(values)
-    assert "REDIS_CONNECTION_STRING__redisHostName" in keys
-    assert "REDIS_CONNECTION_STRING__principalId" in keys
+    # The managed-identity form, complete for a user-assigned identity (defect 1): host, object id
+    # (without it the listener throws) and client id; commented out, since both forms may not be set.
+    managed = {key.removeprefix("//") for key in values if key.startswith("//REDIS_CONNECTION_STRING__")}
+    assert {"REDIS_CONNECTION_STRING__redisHostName", "REDIS_CONNECTION_STRING__principalId",
+            "REDIS_CONNECTION_STRING__clientId"} <= managed  # fmt: skip
+    assert not {key for key in values if key.startswith("REDIS_CONNECTION_STRING__")}
     funcignore = (FUNCTIONS_DIR / ".funcignore").read_text().split()
     assert "local.settings.json" in funcignore and ".venv" in funcignore

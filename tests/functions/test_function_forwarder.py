@@ -75,6 +75,9 @@ def test_persistent_5xx_dead_letters_and_raises(env: None, analyzer, redis_clien
     assert fields["entry_id"] == entry_id
     assert "forward failed after 2 attempts" in fields["reason"]
     assert json.loads(fields["payload"]) == payload
+    assert fields["source"] == "function" and fields["dead_lettered_at"].endswith("Z")
+    # Not in the ids the sweep skips: the sweep must still analyse an entry the forwarder lost.
+    assert redis_client.zrange(f"{stream_key}:dead:ids", 0, -1) == []
 
 
 def test_timeout_is_transient(analyzer, redis_client, stream_key) -> None:
@@ -161,7 +164,8 @@ def test_managed_identity_form_uses_an_entra_token() -> None:
     credential = Credential()
     client = forwarder.redis_client_from_env(
         {"REDIS_CONNECTION_STRING__redisHostName": "c.westeurope.redis.azure.net:10000",
-         "REDIS_CONNECTION_STRING__clientId": str(uuid.uuid4()), "REDIS_ENTRA_OBJECT_ID": "object-id"},
+         "REDIS_CONNECTION_STRING__clientId": str(uuid.uuid4()),
+         "REDIS_CONNECTION_STRING__principalId": "object-id"},
         credential=credential,
     )  # fmt: skip
     kwargs = client.connection_pool.connection_kwargs
@@ -169,3 +173,13 @@ def test_managed_identity_form_uses_an_entra_token() -> None:
     assert (kwargs["host"], kwargs["port"], kwargs["username"], kwargs["password"]) == (
         "c.westeurope.redis.azure.net", 10000, "object-id", "entra-token")  # fmt: skip
     assert client.connection_pool.connection_class.__name__ == "SSLConnection"
+
+
+def test_managed_identity_form_without_the_principal_id_is_refused() -> None:
+    """Like the trigger's listener, which throws without __principalId."""
+    with pytest.raises(RuntimeError, match="__principalId"):
+        forwarder.redis_client_from_env(
+            {"REDIS_CONNECTION_STRING__redisHostName": "c.westeurope.redis.azure.net:10000",
+             "REDIS_CONNECTION_STRING__clientId": str(uuid.uuid4())},
+            credential=object(),
+        )  # fmt: skip

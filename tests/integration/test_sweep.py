@@ -70,7 +70,7 @@ async def test_the_sweep_analyses_what_has_no_result_oldest_first(
     assert not stored & {malformed, *young}
     records = [r for _, r in await redis_client.xrange(f"{stream_key}:dead")]
     assert [r["entry_id"] for r in records] == [malformed]
-    assert "not valid JSON" in records[0]["reason"]
+    assert "not valid JSON" in records[0]["reason"] and records[0]["payload"] == "{broken"
     assert not await redis_client.exists(f"{stream_key}:sweep:lock")
 
     # A second sweep finds everything done; with no grace it takes the young entries too.
