@@ -182,15 +182,18 @@ async def land_simulation(
     stop: asyncio.Event,
     interval_s: float = 10.0,
     on_landed: Callable[[int], None] | None = None,
+    model: Any = None,
 ) -> int:
-    """Land simulated payloads: ``fast`` lands ``count`` payloads whose times end now; otherwise one
-    every ``interval_s`` from now on. Labels are rewritten to ``labels_path`` as they appear."""
+    """Land simulated payloads: ``fast`` lands ``count`` payloads whose times end now, as history
+    (entry ids at their reading times); otherwise one every ``interval_s`` from now on. Labels are
+    rewritten to ``labels_path`` as they appear. ``model`` continues a plant already simulated
+    (the demo's live part follows its backfilled day)."""
     from analyzer.devtools.simulator import PlantModel, label_to_dict
     from analyzer.reading import PayloadError
 
     n_fast = count or 360
     start = datetime.now(UTC).replace(microsecond=0) - (timedelta(seconds=10 * (n_fast - 1)) if fast else timedelta())
-    model = PlantModel(catalog, start, seed=seed, anomaly_rate=anomaly_rate)
+    model = model or PlantModel(catalog, start, seed=seed, anomaly_rate=anomaly_rate)
     landed = 0
     labels_path.parent.mkdir(parents=True, exist_ok=True)
     from analyzer.devtools.simulator import iter_payloads
@@ -205,7 +208,7 @@ async def land_simulation(
             readings = [lander.validate(doc) for doc in iter_payloads(plant)]
         except PayloadError as error:
             raise RuntimeError(f"the simulator produced an invalid payload: {error}") from error
-        landed += len(await lander.land(readings))
+        landed += len(await lander.land(readings, at_reading_times=fast))
         for label in plant.labels:
             key = (label.kind, label.sensors, label.start)
             if key not in labels or label.end > labels[key].end:

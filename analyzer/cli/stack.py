@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,7 +115,9 @@ def sweep(
 def run(
     port: Annotated[int, typer.Option(help="port of the analyzer API")] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=8, help="stream workers in this process")] = 1,
-    backfill: Annotated[int, typer.Option(min=0, help="simulated payloads landed at once before real time")] = 360,
+    backfill: Annotated[
+        int, typer.Option(min=0, help="simulated payloads landed at once as history (8,640 = a day)")
+    ] = 8640,
     interval_s: Annotated[float, typer.Option(help="seconds between simulated payloads")] = 10.0,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 0,
     verbose: Verbose = False,
@@ -159,31 +162,26 @@ async def _run_stack(
     where = settings.sqlite_path if settings.store_backend == "sqlite" else settings.cosmos_db_endpoint
     typer.echo(f"  store       {settings.store_backend}: {where}")
     typer.echo(f"  API         http://127.0.0.1:{port}/docs  (health: /readyz)")
-    typer.echo(f"  simulator   {backfill} payloads now, then one every {interval_s:g} s; labels in {labels}")
+    typer.echo(
+        f"  simulator   {backfill} payloads of history now, then one every {interval_s:g} s with one anomaly of "
+        f"each kind in the first half hour; labels in {labels}"
+    )
     typer.echo("  Ctrl-C stops everything.")
 
     async def simulate() -> None:
+        # One plant: a day of history landed at once (tier 2 has its window from the start), then
+        # live payloads continuing it, with one anomaly of each kind in the first half hour.
+        from analyzer.devtools.simulator import KINDS, PlantModel
+
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10 * max(backfill - 1, 0))
+        model = PlantModel(
+            services.index.catalog, start, seed=seed, anomaly_rate=0.02, showcase=KINDS, showcase_from=backfill
+        )
+        common: dict[str, Any] = {"seed": seed, "anomaly_rate": 0.02, "labels_path": labels, "stop": stop}
         if backfill:
-            await land_simulation(
-                lander,
-                services.index.catalog,
-                count=backfill,
-                seed=seed,
-                anomaly_rate=0.02,
-                fast=True,
-                labels_path=labels,
-                stop=stop,
-            )
+            await land_simulation(lander, services.index.catalog, count=backfill, fast=True, model=model, **common)
         await land_simulation(
-            lander,
-            services.index.catalog,
-            count=None,
-            seed=seed + 1,
-            anomaly_rate=0.02,
-            fast=False,
-            labels_path=labels,
-            stop=stop,
-            interval_s=interval_s,
+            lander, services.index.catalog, count=None, fast=False, interval_s=interval_s, model=model, **common
         )
 
     async def serve() -> None:

@@ -11,6 +11,7 @@ Invalid payloads are refused before anything is written, with a message naming t
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -51,15 +52,30 @@ class Lander:
     def validate_json(self, text: bytes | str) -> Reading:
         return self.validate(decode_json(text, max_bytes=self.max_bytes))
 
-    async def land(self, readings: Sequence[Reading]) -> list[str]:
-        """Land validated readings in one round trip; returns the stream entry ids in order."""
+    async def land(self, readings: Sequence[Reading], *, at_reading_times: bool = False) -> list[str]:
+        """Land validated readings in one round trip; returns the stream entry ids in order.
+
+        ``at_reading_times`` (a backfill of history, e.g. the demo's simulated day): each entry's id
+        is its reading time (``<ms>-*``), so the stream orders and trims the history as if it had
+        arrived live. Used only when the readings are in time order and all after the stream's last
+        entry; otherwise the ids are the arrival times, as for live data.
+        """
         if not readings:
             return []
         min_id = f"{int((time.time() - self.window.total_seconds()) * 1000)}-0"
+        ids = ["*"] * len(readings)
+        if at_reading_times:
+            ids = await self._reading_time_ids(readings)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for reading in readings:
+            for reading, wanted_id in zip(readings, ids, strict=True):
                 document = {"timestamp": wire_timestamp(reading.timestamp), **reading.raw}
-                pipe.xadd(self.keys.stream, {PAYLOAD_FIELD: orjson.dumps(document)}, minid=min_id, approximate=False)
+                pipe.xadd(
+                    self.keys.stream,
+                    {PAYLOAD_FIELD: orjson.dumps(document)},
+                    id=wanted_id,
+                    minid=min_id,
+                    approximate=False,
+                )
             entry_ids: list[str] = [str(i) for i in await pipe.execute()]
             for reading, entry_id in zip(readings, entry_ids, strict=True):
                 stamp = wire_timestamp(reading.timestamp)
@@ -70,6 +86,15 @@ class Lander:
                 pipe.hset(self.keys.latest, mapping=latest)  # type: ignore[arg-type]
             await pipe.execute()
         return entry_ids
+
+    async def _reading_time_ids(self, readings: Sequence[Reading]) -> list[str]:
+        ms = [int(r.timestamp.timestamp() * 1000) for r in readings]
+        in_order = all(a < b for a, b in itertools.pairwise(ms))
+        last: list[tuple[str, Any]] = await self.redis.xrevrange(self.keys.stream, count=1)  # type: ignore[assignment]
+        last_ms = int(str(last[0][0]).split("-")[0]) if last else -1
+        if not in_order or ms[0] <= last_ms:
+            return ["*"] * len(readings)
+        return [f"{m}-*" for m in ms]
 
     async def land_documents(self, documents: Sequence[Any]) -> list[str]:
         """Validate every document first and land them only if all are valid."""

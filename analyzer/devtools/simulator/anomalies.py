@@ -84,6 +84,9 @@ class AnomalyPlanner:
         Expected share of payloads inside an anomaly, in [0, 1); 0 disables injection.
     interval_s
         Seconds between payloads.
+    showcase, showcase_from
+        Kinds to plan in this order, a minute apart and at their shortest, from row
+        ``showcase_from`` on (the local demo shows each kind within its first half hour live).
     """
 
     def __init__(
@@ -93,7 +96,14 @@ class AnomalyPlanner:
         rng: np.random.Generator,
         share: float,
         interval_s: int,
+        showcase: tuple[str, ...] = (),
+        showcase_from: int = 0,
     ) -> None:
+        unknown = [k for k in showcase if k not in KINDS]
+        if unknown:
+            raise ValueError(f"unknown anomaly kinds {unknown}; the kinds are {', '.join(KINDS)}")
+        self._showcase = list(showcase)
+        self._showcase_from = showcase_from
         if not 0.0 <= share < 1.0:
             raise ValueError(f"anomaly rate is the share of payloads inside an anomaly, in [0, 1); got {share}")
         self.share = share
@@ -121,8 +131,8 @@ class AnomalyPlanner:
 
     def episodes_in(self, row0: int, n_rows: int) -> list[Episode]:
         """Episodes overlapping rows ``row0 .. row0 + n_rows - 1``, planning ahead as needed."""
-        if self.share > 0 and self._fast:
-            while self._next_free < row0 + n_rows:
+        if (self.share > 0 or self._showcase) and self._fast:
+            while self._next_free < row0 + n_rows and (self.share > 0 or self._showcase):
                 episode = self._plan_next()
                 self._planned.append(episode)
                 self._next_free = episode.end + self._min_gap
@@ -131,14 +141,24 @@ class AnomalyPlanner:
 
     def _plan_next(self) -> Episode:
         rng = self._rng
-        start = self._next_free + int(rng.exponential(self._mean_gap))
-        kind = str(rng.choice(KINDS, p=_KIND_WEIGHTS))
+        showcased = bool(self._showcase) and (self.share == 0 or self._next_free >= self._showcase_from)
+        if showcased:
+            kind = self._showcase.pop(0)
+            start = max(self._next_free, self._showcase_from) + self._min_gap
+        else:
+            start = self._next_free + int(rng.exponential(self._mean_gap))
+            if self._showcase and start >= self._showcase_from:
+                start = self._next_free  # leave room: the showcase starts at its row
+                self._next_free = self._showcase_from
+                return self._plan_next()
+            kind = str(rng.choice(KINDS, p=_KIND_WEIGHTS))
         if kind == "limit_breach" and not self._limited:
             kind = "spike"
         if kind == "broken_correlation" and not self._pairs:
             kind = "drift"
         low_s, high_s = _DURATION_S[kind]
-        length = max(1, round(rng.uniform(low_s, high_s) / self.interval_s))
+        seconds = low_s if showcased else rng.uniform(low_s, high_s)
+        length = max(1, round(seconds / self.interval_s))
         sign = float(rng.choice((-1.0, 1.0)))
         if kind == "limit_breach":
             sensor = int(rng.choice(self._limited))

@@ -105,6 +105,9 @@ class PlantModel:
         Chance that a variable (non-core, 10 s) sensor is absent from a payload.
     interval_s
         Seconds between payloads.
+    showcase, showcase_from
+        Anomaly kinds to inject one after another a minute apart from payload ``showcase_from`` on
+        (see ``AnomalyPlanner``).
 
     Examples
     --------
@@ -125,6 +128,8 @@ class PlantModel:
         anomaly_rate: float = DEFAULT_ANOMALY_RATE,
         missing_rate: float = DEFAULT_MISSING_RATE,
         interval_s: int = 10,
+        showcase: tuple[str, ...] = (),
+        showcase_from: int = 0,
     ) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
@@ -161,7 +166,7 @@ class PlantModel:
         self._held_hour: int | None = None
         self._held = np.full(int(self._hourly.sum()), np.nan)
         self._planner = AnomalyPlanner(
-            self.specs, profiles, np.random.default_rng(anomaly_seq), anomaly_rate, interval_s
+            self.specs, profiles, np.random.default_rng(anomaly_seq), anomaly_rate, interval_s, showcase, showcase_from
         )
 
     def advance(self, n_payloads: int) -> SimulatedPlant:

@@ -27,7 +27,7 @@ variable                                default    meaning
 ``STAT_IF_MIN_TRAINING_ROWS``           4320       no model until this many protected rows exist (12 h)
 ``STAT_IF_THRESHOLD``                   0.999      calibrated score at/above which a reading is anomalous
                                                    (the share of the training window scoring lower)
-``STAT_IF_RETRAIN_INTERVAL_S``          3600       retrain after this much stream time
+``STAT_IF_RETRAIN_INTERVAL_S``          21600      retrain after this much stream time (6 h)
 ``STAT_IF_RETRAIN_AFTER_ROWS``          2160       ... or once this many new rows were learned (6 h)
 ``STAT_IF_SEED``                        0          random seed for sampling and the forest
 ``STAT_IF_TOP_CONTRIBUTORS``            5          sensors reported in ``ml.results.values``
@@ -64,7 +64,7 @@ class StatisticalSettings(BaseSettings):
     if_training_rows: int = Field(8640, ge=10)
     if_min_training_rows: int = Field(4320, ge=10)
     if_threshold: float = Field(0.999, gt=0, lt=1)
-    if_retrain_interval_s: float = Field(3600.0, gt=0)
+    if_retrain_interval_s: float = Field(21600.0, gt=0)
     if_retrain_after_rows: int = Field(2160, ge=1)
     if_seed: int = 0
     if_top_contributors: int = Field(5, ge=1)
