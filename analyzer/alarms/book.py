@@ -117,6 +117,12 @@ class AlarmBook:
         self.recent_activations: deque[tuple[float, str]] = deque(recent_activations)
         self.flood_first = flood_first
         self.windows = list(windows)
+        # Indexes kept in step with ``alarms`` by ``_store``: which alarms can change on a quiet reading.
+        self._live: dict[AlarmKind, set[int]] = {kind: set() for kind in AlarmKind}
+        self._active: dict[str, frozenset[tuple[AlarmKind, str]]] = {}
+        self._shelved: set[str] = set()
+        for alarm in self.alarms.values():
+            self._index(alarm)
 
     # ------------------------------------------------------------------ the batch
 
@@ -135,13 +141,13 @@ class AlarmBook:
         }
         for row, entry_id in enumerate(entry_ids):
             at = float(times[row])
-            if self.alarms:
+            if self._shelved:
                 self._expire_shelves(at, outcome)
             for kind in KIND_ORDER:
                 observed = by_kind.get(kind)
                 if observed is None:
                     continue
-                live = self._live_slots(kind)
+                live = self._live[kind]
                 if row not in busy[kind] and not live:
                     continue
                 if kind in PLANT_KINDS:
@@ -150,24 +156,26 @@ class AlarmBook:
                 wanted = np.flatnonzero(observed.level[row] >= Level.HOLD).tolist() if row in busy[kind] else []
                 for slot in sorted(set(wanted) | live):
                     self._visit(kind, int(slot), row, entry_id, at, observed, outcome)
-            outcome.active_after.append(self._active())
+            outcome.active_after.append(frozenset().union(*self._active.values()) if self._active else frozenset())
         return outcome
 
-    def _active(self) -> frozenset[tuple[AlarmKind, str]]:
-        return frozenset(
-            (a.kind, sensor)
-            for a in self.alarms.values()
-            if a.phase in (Phase.ACTIVE, Phase.PENDING_OFF)
-            for sensor in a.sensors
-        )
-
-    def _live_slots(self, kind: AlarmKind) -> set[int]:
-        """Sensors (slots) with a live alarm of ``kind``; for plant-wide kinds {-1} when live."""
-        prefix = f"{kind.value}:"
-        if kind in PLANT_KINDS:
-            return {-1} if f"{prefix}{PLANT}" in self.alarms else set()
-        position = self.index.position
-        return {position[k[len(prefix) :]] for k in self.alarms if k.startswith(prefix)}
+    def _index(self, alarm: Alarm) -> None:
+        """Keep the per-kind live slots, the active set and the shelved keys in step with ``alarm``."""
+        key, kind = alarm.key, alarm.kind
+        slot = -1 if kind in PLANT_KINDS else self.index.position.get(alarm.group, -2)
+        live = alarm.key in self.alarms and alarm.phase != Phase.IDLE
+        if live and slot != -2:
+            self._live[kind].add(slot)
+        else:
+            self._live[kind].discard(slot)
+        if live and alarm.phase in (Phase.ACTIVE, Phase.PENDING_OFF):
+            self._active[key] = frozenset((kind, sensor) for sensor in alarm.sensors)
+        else:
+            self._active.pop(key, None)
+        if alarm.key in self.alarms and alarm.record is not None and alarm.record.shelf is not None:
+            self._shelved.add(key)
+        else:
+            self._shelved.discard(key)
 
     def _visit(
         self,
@@ -207,7 +215,7 @@ class AlarmBook:
         if after is before:
             return
         after, events = self._decorate(after, events, at)
-        self._store(after)
+        self.put(after)
         outcome.changed.add(key)
         outcome.events.extend(events)
         if anomalous and after.phase == Phase.ACTIVE and after.record is not None:
@@ -260,19 +268,22 @@ class AlarmBook:
 
     def _expire_shelves(self, at: float, outcome: BatchAlarms) -> None:
         moment = datetime.fromtimestamp(at, tz=UTC)
-        for key, alarm in list(self.alarms.items()):
+        for key in sorted(self._shelved):
+            alarm = self.alarms[key]
             record = alarm.record
             if record is not None and record.shelf is not None and record.shelf.until <= moment:
                 done = operations.expire_shelf(alarm, at=moment)
-                self._store(done.alarm)
+                self.put(done.alarm)
                 outcome.changed.add(key)
                 outcome.events.extend(done.events)
 
-    def _store(self, alarm: Alarm) -> None:
+    def put(self, alarm: Alarm) -> None:
+        """Keep ``alarm`` (or forget it when idle), with the book's indexes."""
         if alarm.idle:
             self.alarms.pop(alarm.key, None)
         else:
             self.alarms[alarm.key] = alarm
+        self._index(alarm)
 
     # ------------------------------------------------------------------ views
 

@@ -205,7 +205,7 @@ class SharedFold:
                 if b in buckets:
                     raw = buckets[b]
                     if raw:
-                        state.buckets[b] = np.frombuffer(raw, dtype="<f8").reshape(3, state.n_sensors).copy()
+                        state.buckets[b] = np.frombuffer(raw, dtype="<f8").reshape(4, state.n_sensors).copy()
                     if rows.get(b):
                         chunk = np.frombuffer(b"".join(rows[b]), dtype="<f4").reshape(-1, state.n_sensors)
                         state.rows[b] = chunk.copy()

@@ -97,9 +97,7 @@ def test_shelving_expires_by_reading_time() -> None:
     book.apply(_ids(1), np.array([T0]), _limits(np.array([[105.0]]), index))
     alarm = book.alarms["high:TI-0"]
     until = datetime.fromtimestamp(T0 + 60, UTC)
-    book.alarms[alarm.key] = operations.shelve(
-        alarm, by="op", at=datetime.fromtimestamp(T0, UTC), until=until, reason="known"
-    ).alarm
+    book.put(operations.shelve(alarm, by="op", at=datetime.fromtimestamp(T0, UTC), until=until, reason="known").alarm)
     outcome = book.apply(_ids(1, 3), np.array([T0 + 30]), _limits(np.array([[105.0]]), index))
     assert book.alarms[alarm.key].record.shelf is not None  # type: ignore[union-attr]
     outcome = book.apply(_ids(1, 7), np.array([T0 + 70]), _limits(np.array([[105.0]]), index))

@@ -5,7 +5,7 @@ every replica that folds the same entries holds the same state, and the shared c
 (``analyzer/analysis/shared_state.py``) is just this object written down.
 
 * ``buckets``: per time bucket of *stream-id time* (``bucket_s``, default 300 s), per sensor, the
-  count, mean and M2 of the values learned (:mod:`analyzer.tiers.statistical.window`). Entries are
+  running count, mean and M2 of the values learned (``window.accumulate``: ``(4, n)`` arrays). Entries are
   folded in id order, so once an entry of bucket ``b`` exists every bucket before ``b`` is final:
   a reading in bucket ``b`` is scored against the window's buckets *before* ``b`` only, which is
   why a verdict does not depend on how the stream was cut into batches or shared among workers.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analyzer.tiers.statistical.forest import ForestModel
-from analyzer.tiers.statistical.window import combine, empty
+from analyzer.tiers.statistical.window import bucket_stats, combine, empty
 
 #: Per-sensor arrays carried from reading to reading (NaN = unknown / not set).
 SENSOR_FIELDS = (
@@ -91,7 +91,7 @@ class Tier2State:
     def window_totals(self, bucket: int) -> np.ndarray:
         """Statistics of the window's buckets *before* ``bucket`` (``(3, n)``)."""
         oldest = bucket - self.n_buckets
-        inside = [stats for b, stats in self.buckets.items() if oldest <= b < bucket]
+        inside = [bucket_stats(stats) for b, stats in self.buckets.items() if oldest <= b < bucket]
         return combine(np.stack(inside)) if inside else empty(self.n_sensors)
 
     def window_rows(self, bucket: int) -> np.ndarray:

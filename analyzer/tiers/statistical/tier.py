@@ -43,7 +43,7 @@ from analyzer.tiers.statistical.forest import ForestModel, fit_model
 from analyzer.tiers.statistical.outcome import ABSENT, ANOMALY, INSUFFICIENT, NORMAL, NOT_UPDATED, STUCK
 from analyzer.tiers.statistical.settings import StatisticalSettings
 from analyzer.tiers.statistical.state import Baseline, Tier2State
-from analyzer.tiers.statistical.window import COUNT, MEAN, accumulate, empty, robust_centre_spread, std_of
+from analyzer.tiers.statistical.window import COUNT, MEAN, accumulate, robust_centre_spread, std_of
 
 _HOURLY_S = 3600.0
 #: A sensor missing for this many of its update intervals is stale.
@@ -273,7 +273,7 @@ class StatisticalTier:
         learnable = scores.sampled & ~unchanged_long & ~protected
         learned = np.where(learnable, values, np.nan)
         current = state.buckets.get(bucket)
-        state.buckets[bucket] = accumulate(current if current is not None else empty(state.n_sensors), learned)
+        state.buckets[bucket] = accumulate(current, learned)
         kept = learned[keep_rows]
         kept = kept[~np.isnan(kept).all(axis=1)] if len(kept) else kept
         if len(kept):
