@@ -77,6 +77,11 @@ class RedisKeys:
     def model(self, version: str) -> str:
         return f"{self.tag}:model:{version}"
 
+    @property
+    def limits_audit(self) -> str:
+        """Accepted learned limits and maintenance-window changes, as they were made (never edited)."""
+        return f"{self.tag}:limits:audit"
+
     # ---- Tier 3 (analyzer/tiers/llm): shared guards, cache and usage ---------------------------
 
     def llm_rate(self, minute: int) -> str:

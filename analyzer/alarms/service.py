@@ -25,12 +25,14 @@ from redis.asyncio import Redis
 from analyzer.alarms import operations
 from analyzer.alarms.book import MaintenanceWindow
 from analyzer.alarms.codec import dump_alarm, load_alarm
+from analyzer.alarms.limits import AcceptedLimits
 from analyzer.alarms.operations import Outcome, TransitionError
 from analyzer.alarms.projection import AlarmProjector
 from analyzer.alarms.step import Alarm
 from analyzer.keys import RedisKeys
 from analyzer.store.protocol import Store
 from schemas.alarms import AlarmRecord, ResolvedAlarm, RootCause
+from schemas.catalog import SensorCatalog
 from schemas.llm import LLMContext
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,16 @@ for i = 5, #ARGV do redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[4], '*', 'ev
 return 1
 """
 
-#: KEYS: fold hash. ARGV: new windows JSON, expected windows JSON ('' = none).
-_WINDOWS = """
-local current = redis.call('HGET', KEYS[1], 'windows') or ''
-if current ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], 'windows', ARGV[1])
+#: Operator configuration of the fold (maintenance windows, accepted limits): compare-and-set on one
+#: field of the fold's hash, bumping its epoch (it changes verdicts from here on) and, when given,
+#: appending an audit record. KEYS: fold hash, audit stream. ARGV: field, new JSON, expected JSON
+#: ('' = none), audit JSON ('' = none).
+_CONFIGURE = """
+local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
+if current ~= ARGV[3] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'record', ARGV[4]) end
 return 1
 """
 
@@ -85,7 +91,7 @@ class AlarmService:
         self.store = store
         self.projector = projector
         self._transition = redis.register_script(_TRANSITION)
-        self._windows = redis.register_script(_WINDOWS)
+        self._configure = redis.register_script(_CONFIGURE)
 
     # ------------------------------------------------------------------ reading
 
@@ -232,9 +238,38 @@ class AlarmService:
             current = [MaintenanceWindow.model_validate(w) for w in orjson.loads(raw)] if raw else []
             updated = change(current)
             payload = orjson.dumps([w.model_dump(mode="json") for w in updated])
-            if await self._windows(keys=[self.keys.fold], args=[payload, raw or ""]):
+            if await self._configure(
+                keys=[self.keys.fold, self.keys.limits_audit], args=["windows", payload, raw or "", ""]
+            ):
                 return updated
         raise TransitionError("maintenance windows kept changing; try again")
+
+    # ------------------------------------------------------------------ learned limits
+
+    async def accepted_limits(self) -> dict[str, AcceptedLimits]:
+        raw = await self.redis.hget(self.keys.fold, "limits")
+        return {k: AcceptedLimits.model_validate(v) for k, v in orjson.loads(raw).items()} if raw else {}
+
+    async def accept_limits(self, catalog: SensorCatalog, accepted: AcceptedLimits) -> AcceptedLimits:
+        """An admin accepts learned limits for a sensor the catalogue gives none; audited, and applied by
+        every replica from the same point of the stream on (the fold's epoch moves)."""
+        spec = catalog.by_name().get(accepted.sensor)
+        if spec is None:
+            raise AlarmNotFound(f"no sensor {accepted.sensor!r} in the catalogue")
+        if any(getattr(spec, name) is not None for name in ("low_low", "low", "high", "high_high")):
+            raise TransitionError(
+                f"{accepted.sensor} has alarm limits in the catalogue; change them there (learned limits are "
+                "for sensors without any)"
+            )
+        for _ in range(MAX_ATTEMPTS):
+            raw = cast(bytes | str | None, await self.redis.hget(self.keys.fold, "limits"))
+            current = orjson.loads(raw) if raw else {}
+            current[accepted.sensor] = accepted.model_dump(mode="json")
+            audit = orjson.dumps({"action": "accepted", **accepted.model_dump(mode="json")})
+            args: list[bytes | str] = ["limits", orjson.dumps(current), raw or "", audit]
+            if await self._configure(keys=[self.keys.fold, self.keys.limits_audit], args=args):
+                return accepted
+        raise TransitionError("accepted limits kept changing; try again")
 
 
 def _idle_alarm(resolved: ResolvedAlarm) -> Alarm:

@@ -129,6 +129,13 @@ class Folder:
         self.results = ResultBuilder(index, self.heuristic, statistical)
         self.max_payload_bytes = max_payload_bytes
 
+    def with_index(self, index: SensorIndex) -> Folder:
+        """The same folder for a catalogue whose limits changed (same sensors, same order)."""
+        statistical = None
+        if self.statistical is not None:
+            statistical = StatisticalTier(index, self.statistical.settings, window_s=self.statistical.window_s)
+        return Folder(index, statistical, max_payload_bytes=self.max_payload_bytes)
+
     def new_state(self) -> FoldState:
         tier2 = self.statistical.new_state() if self.statistical is not None else None
         return FoldState(cursor=None, epoch=0, tier2=tier2, book=AlarmBook(self.index, self.policy))

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from analyzer.alarms.projection import AlarmProjector
 from analyzer.analysis.fold import Folder, FoldOutcome, FoldState, Rejected
 from analyzer.analysis.shared_state import SharedFold
+from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys, entry_order
 from analyzer.runtime.dead_letter import dead_letter, dead_lettered_ids
 from analyzer.store.protocol import Store
@@ -67,21 +68,32 @@ class Pipeline:
 
     def __init__(
         self,
-        folder: Folder,
         store: Store,
         redis: Redis,
         keys: RedisKeys,
         shared: SharedFold,
         projector: AlarmProjector,
     ) -> None:
-        self.folder = folder
-        self.index = folder.index
         self.store = store
         self.redis = redis
         self.keys = keys
         self.shared = shared
         self.projector = projector
         self.state: FoldState | None = None
+
+    @property
+    def folder(self) -> Folder:
+        """The folder of the catalogue as it stands (accepted learned limits included)."""
+        return self.shared.folder
+
+    @property
+    def index(self) -> SensorIndex:
+        return self.shared.folder.index
+
+    @property
+    def base_index(self) -> SensorIndex:
+        """The catalogue's own limits, without accepted learned ones."""
+        return self.shared.base_folder.index
 
     @property
     def statistical(self) -> Any:

@@ -23,13 +23,15 @@ import redis.asyncio as aioredis
 
 from analyzer.alarms.book import AlarmBook, MaintenanceWindow
 from analyzer.alarms.codec import dump_alarm, load_alarm
+from analyzer.alarms.limits import AcceptedLimits, with_accepted
 from analyzer.analysis.fold import Folder, FoldOutcome, FoldState
+from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
 from analyzer.tiers.statistical.forest import ForestModel
 from analyzer.tiers.statistical.state import Tier2State
 
 EVENTS_MAXLEN = 10_000
-_HEAD_FIELDS = ("cursor", "epoch", "t2", "t2:sensors", "flood", "windows")
+_HEAD_FIELDS = ("cursor", "epoch", "t2", "t2:sensors", "flood", "windows", "limits")
 
 _COMMIT = """
 local cur = redis.call('HGET', KEYS[1], 'cursor') or ''
@@ -113,7 +115,10 @@ class SharedFold:
     def __init__(self, redis: aioredis.Redis, keys: RedisKeys, folder: Folder, *, window_s: int) -> None:
         self.redis = redis
         self.keys = keys
+        #: The folder of the catalogue as loaded; rebuilt when accepted limits change (see ``limits.py``).
+        self.base_folder = folder
         self.folder = folder
+        self._limits_raw: bytes | None = None
         self.ttl_ms = 2 * window_s * 1000
         self._commit = redis.register_script(_COMMIT)
 
@@ -136,6 +141,7 @@ class SharedFold:
                     pipe.lrange(self.keys.rows(b), 0, -1)
                 replies = await pipe.execute()
             fields = dict(zip(_HEAD_FIELDS, cast(list[bytes | None], replies[0]), strict=True))
+            self._adopt_limits(fields["limits"])
             meta = orjson.loads(fields["t2"]) if fields["t2"] else None
             if (meta.get("newest") if meta else None) != newest:
                 continue  # another worker opened a new bucket meanwhile: choose again
@@ -143,6 +149,16 @@ class SharedFold:
             rows = dict(zip(fetch, cast(list[list[bytes]], replies[3:]), strict=True))
             return await self._assemble(fields, meta, cast(dict[bytes, bytes], replies[1]), buckets, rows, known)
         raise RuntimeError("the shared fold state kept moving while being read; try again")
+
+    def _adopt_limits(self, raw: bytes | None) -> None:
+        """Fold with the accepted learned limits: rebuild the folder when they changed."""
+        if raw == self._limits_raw:
+            return
+        accepted = {k: AcceptedLimits.model_validate(v) for k, v in orjson.loads(raw).items()} if raw else {}
+        base = self.base_folder
+        index = SensorIndex.from_catalog(with_accepted(base.index.catalog, accepted))
+        self.folder = base.with_index(index) if accepted else base
+        self._limits_raw = raw
 
     def _buckets_to_read(self, newest: int | None, local: Tier2State | None) -> list[int]:
         tier = self.folder.statistical

@@ -7,10 +7,10 @@ simulate, replay), ``report`` (alarm performance); ``evaluate`` with its tool in
 
 from __future__ import annotations
 
-from analyzer.cli import landing, report, stack
+from analyzer.cli import landing, limits, report, stack
 from analyzer.cli.app import app
 from analyzer.devtools.evaluate import evaluate_command
 
 app.command("evaluate")(evaluate_command)
 
-__all__ = ["app", "landing", "report", "stack"]
+__all__ = ["app", "landing", "limits", "report", "stack"]

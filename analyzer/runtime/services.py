@@ -122,7 +122,7 @@ async def open_services(
     folder = Folder(index, tier2, max_payload_bytes=settings.max_payload_bytes)
     projector = AlarmProjector(store, redis, keys)
     shared = SharedFold(binary, keys, folder, window_s=settings.window_s)
-    pipeline = Pipeline(folder, store, redis, keys, shared, projector)
+    pipeline = Pipeline(store, redis, keys, shared, projector)
     alarms = AlarmService(redis, keys, store, projector)
     lander = Lander(redis, keys, index, settings)
     return Services(settings, redis, binary, keys, index, store, pipeline, alarms, projector, lander)

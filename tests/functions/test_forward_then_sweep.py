@@ -28,6 +28,7 @@ from tests.utils.payloads import normal_payload, plant_index
 API_KEY = "sweep-test-key"
 INDEX = plant_index()
 BREACHING = next(n for n in INDEX.names if INDEX.spec(n).high_high is not None)
+BREACH = float(INDEX.spec(BREACHING).high_high) + 1.0  # type: ignore[arg-type]  # past High-High, inside the range
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def analyzer_url(settings: Settings) -> Iterator[str]:
 async def test_a_failed_forward_is_dead_lettered_and_the_sweep_analyses_it_exactly_once(
     analyzer_url: str, redis_url: str, stream_key: str, settings: Settings
 ) -> None:
-    payload = normal_payload(INDEX, datetime.now(UTC) - timedelta(minutes=2), **{BREACHING: 1e9})
+    payload = normal_payload(INDEX, datetime.now(UTC) - timedelta(minutes=2), **{BREACHING: BREACH})
     with redis.Redis.from_url(redis_url, decode_responses=True) as r:
         # Landed two minutes ago, so it is past the sweep's grace period.
         entry_id = r.xadd(stream_key, {"payload": json.dumps(payload)}, id=f"{int(time.time() * 1000) - 120_000}-0")

@@ -20,8 +20,10 @@ from schemas.results import AnalysisResult
 from tests.utils.payloads import normal_payload, plant_index
 
 INDEX = plant_index()
-#: A sensor with a High-High limit: 1e9 puts it past High-High (and High): alarm ``high_high:<it>``.
+#: A sensor with a High-High limit; ``BREACH`` puts it past High-High (and High), inside its instrument
+#: range: alarms ``high_high:<it>`` and ``high:<it>``.
 BREACHING = next(n for n in INDEX.names if INDEX.spec(n).high_high is not None)
+BREACH = float(INDEX.spec(BREACHING).high_high) + 1.0  # type: ignore[arg-type]
 BREACH_KEY = f"high_high:{BREACHING}"
 
 
@@ -31,7 +33,7 @@ def payloads(n: int, *, breach: Callable[[int], bool] = lambda _: False, end: da
     end = end or datetime.now(UTC) - timedelta(seconds=1)
     start = end - timedelta(seconds=10 * (n - 1))
     return [
-        normal_payload(INDEX, start + timedelta(seconds=10 * i), **({BREACHING: 1e9} if breach(i) else {}))
+        normal_payload(INDEX, start + timedelta(seconds=10 * i), **({BREACHING: BREACH} if breach(i) else {}))
         for i in range(n)
     ]
 
