@@ -51,6 +51,11 @@ class RedisKeys:
         return f"{self.stream}:dead"
 
     @property
+    def alarm_events(self) -> str:
+        """Alarm changes (today: episodes opened or escalated), read by tier 3 and the dashboard's events."""
+        return f"{self.stream}:episode-events"
+
+    @property
     def open_episodes(self) -> str:
         return f"{self.stream}:episodes:open"
 

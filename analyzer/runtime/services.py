@@ -7,7 +7,6 @@ point it at their own Redis and store by passing other settings. Nothing is buil
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 
@@ -17,34 +16,10 @@ from analyzer.catalog import load_catalog
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
 from analyzer.runtime.landing import Lander
-from analyzer.runtime.redis_auth import AsyncTokenSource
+from analyzer.runtime.redis_client import close_redis, connect_redis  # re-exported: callers import them here
 from analyzer.settings import Settings
 from analyzer.store.factory import open_store
 from analyzer.store.protocol import Store
-
-
-def connect_redis(settings: Settings, *, token_source: AsyncTokenSource | None = None) -> Redis:
-    """A Redis client that returns ``str`` (tier 2 derives its binary pool from it).
-
-    With ``REDIS_ENTRA_AUTH`` it authenticates with the identity's Entra ID token
-    (:mod:`analyzer.runtime.redis_auth`); the caller closes the credential with :func:`close_redis`.
-    """
-    options: dict[str, Any] = {"decode_responses": True, "health_check_interval": 30}
-    if settings.redis_entra_auth:
-        from azure.identity.aio import DefaultAzureCredential
-
-        from analyzer.runtime.redis_auth import EntraIdCredentialProvider
-
-        options["credential_provider"] = EntraIdCredentialProvider(token_source or DefaultAzureCredential())
-    return Redis.from_url(settings.redis_url, **options)
-
-
-async def close_redis(redis: Redis) -> None:
-    """Close the client and, with Entra ID authentication, its credential."""
-    provider = redis.connection_pool.connection_kwargs.get("credential_provider")
-    await redis.aclose()
-    if provider is not None and hasattr(provider, "close"):
-        await provider.close()
 
 
 @dataclass
