@@ -8,6 +8,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "store"))
 
-from tests.store.conftest import backend, cosmos_server, store  # noqa: E402
+from tests.store.conftest import backend, cosmos_server, store
 
 __all__ = ["backend", "cosmos_server", "store"]
