@@ -439,4 +439,3 @@ class ResolvedAnomaliesPublic(_Public):
     data: list[ResolvedAnomalyPublic]
     count: int
     continuation: str | None = None
-

@@ -2,9 +2,11 @@
 published signing keys (JWKS), with PyJWT doing the cryptography.
 
 The key set is cached for ``max_age_s`` and fetched again at once when a token names a key id the
-cache does not know (Entra rolls its keys), but at most once per ``min_refresh_s``, so tokens with
-made-up key ids cannot turn every request into a fetch. If the tenant cannot be reached, cached
-keys keep working; with none cached the caller gets 503, not 401 (the token may be fine).
+cache does not know (Entra rolls its keys). If the fresh set does not know it either, further
+unknown ids are refused from the cache for ``min_refresh_s``, so tokens with made-up key ids cannot
+turn every request into a fetch; failed fetches are retried no more often either. If the tenant
+cannot be reached, cached keys keep working; with none cached the caller gets 503, not 401 (the
+token may be fine).
 Roles come from the token's ``roles`` claim (the app roles assigned to the user or application).
 """
 
@@ -58,24 +60,29 @@ class SigningKeys:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
+        #: The last failed fetch, and the last refresh that still did not know a token's key id:
+        #: neither is tried again within ``min_refresh_s``.
+        self._failed_at: float | None = None
+        self._missed_at: float | None = None
         self._lock = asyncio.Lock()
         #: Fetches made (tests and logs read it).
         self.fetches = 0
 
     async def get(self, kid: str) -> jwt.PyJWK:
         now = self._clock()
-        stale = self._fetched_at is None or now - self._fetched_at > self._max_age_s
-        if (stale or kid not in self._keys) and self._may_refresh(now):
+        if self._fetched_at is None or now - self._fetched_at > self._max_age_s:
+            if self._failed_at is None or now - self._failed_at >= self._min_refresh_s:
+                await self._refresh(now)
+        elif kid not in self._keys and (self._missed_at is None or now - self._missed_at >= self._min_refresh_s):
             await self._refresh(now)
+            if kid not in self._keys:
+                self._missed_at = self._clock()  # unknown even to the tenant: refuse such ids from the cache a while
         if not self._keys:
-            raise SigningKeysUnavailable(f"no signing keys yet: the last fetch from {self.url} failed")
+            raise SigningKeysUnavailable(f"no signing keys: the last fetch from {self.url} failed")
         key = self._keys.get(kid)
         if key is None:
             raise TokenRejected(f"token signed with an unknown key id {kid!r}")
         return key
-
-    def _may_refresh(self, now: float) -> bool:
-        return self._attempted_at is None or now - self._attempted_at >= self._min_refresh_s
 
     async def _refresh(self, asked_at: float) -> None:
         async with self._lock:
@@ -88,12 +95,14 @@ class SigningKeys:
                 response.raise_for_status()
                 key_set = jwt.PyJWKSet.from_dict(response.json())
             except (httpx.HTTPError, ValueError, jwt.PyJWTError) as error:
+                self._failed_at = self._attempted_at
                 if self._keys:
                     log.warning("could not refresh signing keys from %s (%s); keeping the cached ones", self.url, error)
                     return
                 raise SigningKeysUnavailable(f"cannot fetch the tenant's signing keys: {error}") from error
             self._keys = {key.key_id: key for key in key_set.keys if key.key_id}
             self._fetched_at = self._attempted_at
+            self._failed_at = None
 
 
 class EntraVerifier:
