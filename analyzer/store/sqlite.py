@@ -216,6 +216,8 @@ class SqliteStore:
         return self._conn
 
     async def _run(self, operation: str, collection: str, fn: Callable[..., R], *args: Any) -> R:
+        if self._conn is None and operation != "open":
+            raise StoreError(f"{operation} on {collection}: the SQLite store is closed")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)

@@ -64,16 +64,24 @@ def _short(error: Exception) -> str:
     return text.splitlines()[0][:300] if text else type(error).__name__
 
 
-#: OpenAPI ``responses`` entries, shared so every route documents the errors it can return.
+_DESCRIBED = {
+    400: "bad request, e.g. a continuation token this API did not issue",
+    401: "missing or invalid credentials (see WWW-Authenticate)",
+    403: "the caller's role may not do this",
+    404: "not found",
+    409: "changed concurrently; read again and retry",
+    412: "If-Match names an older version (the response carries the current ETag)",
+    422: "invalid request; `errors` lists the fields",
+    503: "Redis or the store is unavailable; `detail` says which and why",
+}
+
+
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    described = {
-        400: "bad request, e.g. a continuation token this API did not issue",
-        401: "missing or invalid credentials (see WWW-Authenticate)",
-        403: "the caller's role may not do this",
-        404: "not found",
-        409: "changed concurrently; read again and retry",
-        412: "If-Match names an older version (the response carries the current ETag)",
-        422: "invalid request; `errors` lists the fields",
-        503: "Redis or the store is unavailable; `detail` says which and why",
-    }
-    return {code: {"model": ErrorPublic, "description": described[code]} for code in codes}
+    """OpenAPI ``responses`` entries, shared so every route documents the errors it can return."""
+    return {code: {"model": ErrorPublic, "description": _DESCRIBED[code]} for code in codes}
+
+
+def json_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The same for a route whose success is not JSON (an event stream): errors still are."""
+    ref = {"schema": {"$ref": f"#/components/schemas/{ErrorPublic.__name__}"}}
+    return {code: {"description": _DESCRIBED[code], "content": {"application/json": ref}} for code in codes}

@@ -23,7 +23,7 @@ from dashboard_api.errors import responses
 from dashboard_api.mapping import modification_public
 from schemas.public import ModificationCreate, ModificationPublic, ModificationsPublic
 
-router = APIRouter(prefix="/api/v1/corrections", tags=["corrections"], responses=responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/corrections", tags=["corrections"], responses=responses(401, 403, 422, 503))
 
 
 def _version(if_match: str | None) -> str | None:

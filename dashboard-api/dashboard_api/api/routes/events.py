@@ -9,10 +9,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from dashboard_api.deps import ConfigDep, KeysDep, RedisDep, StateDep, ViewerDep
-from dashboard_api.errors import responses
+from dashboard_api.errors import json_responses
 from dashboard_api.live.events import CURSOR_PATTERN, Start, start_at, tail
 
-router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/live", tags=["live"], responses=json_responses(401, 403, 422, 503))
 
 
 async def stream_slot(state: StateDep) -> AsyncIterator[None]:
@@ -48,7 +48,6 @@ async def starting_point(
 @router.get(
     "/events",
     response_class=EventSourceResponse,
-    responses=responses(422),
     dependencies=[Depends(stream_slot)],
 )
 async def live_events(

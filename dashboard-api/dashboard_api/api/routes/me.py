@@ -6,7 +6,7 @@ from dashboard_api.deps import ViewerDep
 from dashboard_api.errors import responses
 from schemas.public import PrincipalPublic
 
-router = APIRouter(prefix="/api/v1/me", tags=["identity"], responses=responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/me", tags=["identity"], responses=responses(401, 403, 422, 503))
 
 
 @router.get("", response_model=PrincipalPublic)

@@ -14,7 +14,7 @@ from dashboard_api.mapping import resolved_public
 from schemas.public import ResolvedAnomaliesPublic
 from schemas.results import Severity
 
-router = APIRouter(prefix="/api/v1/resolved-anomalies", tags=["history"], responses=responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/resolved-anomalies", tags=["history"], responses=responses(401, 403, 422, 503))
 
 
 @router.get("", response_model=ResolvedAnomaliesPublic, responses=responses(400, 422))

@@ -15,7 +15,7 @@ from dashboard_api.mapping import result_public
 from schemas.public import ResultPublic, ResultsPublic
 from schemas.results import FinalStatus, Severity
 
-router = APIRouter(prefix="/api/v1/results", tags=["results"], responses=responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/results", tags=["results"], responses=responses(401, 403, 422, 503))
 
 ResultId = Annotated[
     str, Path(max_length=64, description="the analysis id (its stream entry id)", examples=["1763884800000-0"])

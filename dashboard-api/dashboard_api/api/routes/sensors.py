@@ -18,7 +18,7 @@ from dashboard_api.live.series import Buckets, downsample, scan_stream
 from schemas.catalog import SensorCatalog, SensorSpec
 from schemas.public import ReadingBucketPublic, ReadingSeriesPublic, SensorLivePublic, SensorsLivePublic
 
-router = APIRouter(prefix="/api/v1/live/sensors", tags=["live"], responses=responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/live/sensors", tags=["live"], responses=responses(401, 403, 422, 503))
 
 SensorName = Annotated[str, Path(max_length=64, description="a catalogued sensor", examples=["TI-101"])]
 

@@ -11,7 +11,7 @@ from dashboard_api.deps import ConfigDep, StoreDep, ViewerDep
 from dashboard_api.errors import responses
 from schemas.public import HourlyCountPublic, ResultsPerHourPublic
 
-router = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=responses(401, 403, 503))
+router = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=responses(401, 403, 422, 503))
 
 
 def utc_hour(moment: datetime) -> datetime:
