@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import HTTPException, Query, status
-from pydantic import AwareDatetime
+from pydantic import AfterValidator, AwareDatetime
+
+#: Times outside these years are refused (422): no plant data lies there, and date arithmetic on
+#: them (a default range of "the last hour") would overflow.
+EARLIEST, LATEST = datetime(1970, 1, 2, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _plausible(moment: datetime | None) -> datetime | None:
+    if moment is not None and not EARLIEST <= moment <= LATEST:
+        raise ValueError(f"times must lie between {EARLIEST.year} and {LATEST.year}")
+    return moment
+
 
 Start = Annotated[
     AwareDatetime | None,
+    AfterValidator(_plausible),
     Query(description="from this time on (inclusive), ISO 8601 with a UTC offset", examples=["2026-11-23T08:00:00Z"]),
 ]
 End = Annotated[
     AwareDatetime | None,
+    AfterValidator(_plausible),
     Query(description="up to this time (exclusive), ISO 8601 with a UTC offset", examples=["2026-11-23T09:00:00Z"]),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="items per page")]
@@ -40,6 +53,4 @@ def check_range(start: datetime | None, end: datetime | None, *, longest: timede
 
 
 def aware_now() -> datetime:
-    from datetime import UTC
-
     return datetime.now(UTC)

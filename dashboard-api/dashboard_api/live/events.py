@@ -26,7 +26,8 @@ from analyzer.keys import PAYLOAD_FIELD, RedisKeys, entry_order
 from dashboard_api.mapping import alarm_event_public
 from schemas.public import ReadingEventPublic, StreamResetPublic
 
-CURSOR_PATTERN = r"^\d{1,20}-\d{1,20},\d{1,20}-\d{1,20}$"
+#: Two stream ids; 19 digits keep each part below 2**64, as Redis requires.
+CURSOR_PATTERN = r"^\d{1,19}-\d{1,19},\d{1,19}-\d{1,19}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
 
 
