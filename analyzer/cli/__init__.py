@@ -533,3 +533,4 @@ def _register_tier_commands() -> None:
 
 
 _register_tier_commands()
+from analyzer.cli import dashboard as _dashboard  # noqa: E402, F401  (registers `dashboard`, `dashboard-key`)
