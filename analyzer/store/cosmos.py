@@ -70,11 +70,13 @@ from analyzer.store.protocol import (
     NotFoundError,
     ResolvedQuery,
     ResultQuery,
+    ResultSummary,
     SensorHistory,
     StoreError,
     Versioned,
     VersionMismatchError,
 )
+from analyzer.store.summaries import summary_document
 from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
 from schemas.api import Page
 from schemas.results import AnalysisResult
@@ -812,6 +814,23 @@ class CosmosStore:
 
         await _gather(delete(row) for row in rows)
         return len(rows)
+
+    async def query_result_summaries(self, query: ResultQuery) -> Page[ResultSummary]:
+        # The service returns whole documents (a projection cannot filter the per-sensor maps);
+        # summarising the parsed JSON still skips validating every sensor's block.
+        where, params = _time_filters(query)
+        if query.sensor is not None:
+            where.append("ARRAY_CONTAINS(c.anomalous_sensors, @sensor)")
+            params["@sensor"] = query.sensor
+        if query.severity is not None:
+            where.append("c.severity_level = @severity")
+            params["@severity"] = query.severity.value
+        if query.status is not None:
+            where.append("c.final_status = @status")
+            params["@status"] = query.status.value
+        docs, token = await self._page("query_result_summaries", self.results, query, where, params)
+        items = [ResultSummary.model_validate(summary_document(_strip(doc))) for doc in docs]
+        return Page[ResultSummary](items=items, continuation=token)
 
 
 def _time_filters(

@@ -28,7 +28,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from schemas.anomalies import Episode, EpisodeState, ModifiedValue, ResolvedAnomaly, Tier
 from schemas.api import Page
-from schemas.results import AnalysisResult, FinalStatus, Severity
+from schemas.results import (
+    AnalysisResult,
+    FinalStatus,
+    HeuristicSensorResult,
+    Severity,
+    StatisticalSensorResult,
+    ValueCorrection,
+)
 
 T = TypeVar("T")
 
@@ -172,6 +179,11 @@ class Store(Protocol):
         returns how many were deleted. Anomalies and the audit trail are never expired."""
         ...
 
+    async def query_result_summaries(self, query: ResultQuery) -> Page[ResultSummary]:
+        """:meth:`query_results` without the tiers' per-sensor blocks (only what they flagged):
+        what history lists show, read without parsing every sensor's block of every analysis."""
+        ...
+
 
 # -- dashboard API additions (issue 9): the types of the methods above ----------------------------
 
@@ -229,3 +241,34 @@ class SensorHistory:
     values: list[float]
     #: More analyses lay in the range than ``max_rows``: the newest part is missing.
     truncated: bool
+
+
+class FlaggedML(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: float
+    threshold: float
+    status: str
+    #: The sensors that drive the score most, with their contributions.
+    top: dict[str, float]
+
+
+class ResultSummary(BaseModel):
+    """An analysis without the tiers' per-sensor blocks: only the sensors a tier flagged."""
+
+    # Fields the analysis gains later are left out until a summary needs them.
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    timestamp: AwareDatetime
+    analyzed_at: AwareDatetime
+    final_status: FinalStatus
+    severity_level: Severity | None = None
+    overall_confidence: float
+    anomalous_sensors: list[str] = Field(default_factory=list)
+    episode_ids: list[str] = Field(default_factory=list)
+    raw_data: dict[str, float]
+    corrections: dict[str, ValueCorrection] = Field(default_factory=dict)
+    heuristic_flagged: dict[str, HeuristicSensorResult] = Field(default_factory=dict)
+    statistical_flagged: dict[str, StatisticalSensorResult] = Field(default_factory=dict)
+    ml: FlaggedML | None = None

@@ -51,11 +51,13 @@ from analyzer.store.protocol import (
     NotFoundError,
     ResolvedQuery,
     ResultQuery,
+    ResultSummary,
     SensorHistory,
     StoreError,
     Versioned,
     VersionMismatchError,
 )
+from analyzer.store.summaries import SQLITE_SUMMARY
 from schemas.anomalies import Episode, ModifiedValue, ResolvedAnomaly
 from schemas.api import Page
 from schemas.results import AnalysisResult
@@ -449,6 +451,7 @@ class SqliteStore:
         model: type[M],
         *,
         sensor_table: bool,
+        select: str = "d.doc",
     ) -> Page[M]:
         assert self._codec is not None
         position = None
@@ -483,7 +486,7 @@ class SqliteStore:
             where.append(f"({key}.t, {key}.id) < (?, ?)")
             params.extend(position)
         sql = (
-            f"SELECT d.doc, {key}.t, {key}.id FROM {source} "
+            f"SELECT {select}, {key}.t, {key}.id FROM {source} "
             f"{'WHERE ' + ' AND '.join(where) if where else ''} "
             f"ORDER BY {key}.t DESC, {key}.id DESC LIMIT ?"
         )
@@ -618,6 +621,22 @@ class SqliteStore:
 
     async def expire_results(self, older_than: datetime, max_rows: int) -> int:
         return await self._run("expire_results", _RESULTS, self._expire_sync, to_micros(older_than), max_rows)
+
+    async def query_result_summaries(self, query: ResultQuery) -> Page[ResultSummary]:
+        filters = []
+        if query.severity is not None:
+            filters.append(("severity = ?", query.severity.value))
+        if query.status is not None:
+            filters.append(("status = ?", query.status.value))
+        return await self._page(
+            "query_result_summaries",
+            _RESULTS,
+            query,
+            filters,
+            ResultSummary,
+            sensor_table=True,
+            select=SQLITE_SUMMARY,
+        )
 
     def _expire_sync(self, cutoff_us: int, max_rows: int) -> int:
         with _Tx(self._db) as db:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from analyzer.store.protocol import ResultSummary
 from schemas.anomalies import ModifiedValue, ResolvedAnomaly
 from schemas.public import (
     AlarmEventPublic,
@@ -17,52 +18,47 @@ from schemas.public import (
     ResolvedAnomalyPublic,
     ResultPublic,
 )
-from schemas.results import AnalysisResult, Severity
-
-#: ML findings name this many of the sensors that drive the score most.
-TOP_CONTRIBUTORS = 3
+from schemas.results import Severity
 
 
-def result_public(result: AnalysisResult) -> ResultPublic:
+def result_public(summary: ResultSummary) -> ResultPublic:
+    """An analysis as the API shows it (from its summary: :func:`analyzer.store.summaries.summarize`
+    turns a full analysis into one)."""
     readings = {}
-    for sensor, value in result.raw_data.items():
-        correction = result.corrections.get(sensor)
+    for sensor, value in summary.raw_data.items():
+        correction = summary.corrections.get(sensor)
         readings[sensor] = (
             ReadingValuePublic(value=correction.value, corrected=True, original_value=value)
             if correction is not None
             else ReadingValuePublic(value=value)
         )
     return ResultPublic(
-        id=result.id,
-        timestamp=result.timestamp,
-        analyzed_at=result.analyzed_at,
-        status=result.final_status,
-        severity=result.severity_level,
-        confidence=result.overall_confidence,
-        anomalous_sensors=result.anomalous_sensors,
-        anomaly_ids=result.episode_ids,
+        id=summary.id,
+        timestamp=summary.timestamp,
+        analyzed_at=summary.analyzed_at,
+        status=summary.final_status,
+        severity=summary.severity_level,
+        confidence=summary.overall_confidence,
+        anomalous_sensors=summary.anomalous_sensors,
+        anomaly_ids=summary.episode_ids,
         readings=readings,
-        findings=_findings(result),
-        ml_score=result.ml.results.score if result.ml is not None else None,
+        findings=_findings(summary),
+        ml_score=summary.ml.score if summary.ml is not None else None,
     )
 
 
-def _findings(result: AnalysisResult) -> list[FindingPublic]:
+def _findings(summary: ResultSummary) -> list[FindingPublic]:
     found = [
         FindingPublic(tier="heuristic", sensor=sensor, kind=r.alarm_type.value, value=r.value, detail=r.context)
-        for sensor, r in result.heuristic.results.items()
-        if r.status == "Anomaly"
+        for sensor, r in summary.heuristic_flagged.items()
     ]
-    if result.statistical is not None:
-        found += [
-            FindingPublic(tier="statistical", sensor=sensor, kind="zscore", value=r.z_score, detail=r.context)
-            for sensor, r in result.statistical.results.items()
-            if r.status == "Anomaly"
-        ]
-    if result.ml is not None and result.ml.results.status == "Anomaly":
-        ml = result.ml.results
-        top = sorted(ml.values.items(), key=lambda item: item[1], reverse=True)[:TOP_CONTRIBUTORS]
-        drivers = ", ".join(sensor for sensor, _ in top)
+    found += [
+        FindingPublic(tier="statistical", sensor=sensor, kind="zscore", value=r.z_score, detail=r.context)
+        for sensor, r in summary.statistical_flagged.items()
+    ]
+    ml = summary.ml
+    if ml is not None and ml.status == "Anomaly":
+        drivers = ", ".join(ml.top)
         found.append(
             FindingPublic(
                 tier="ml",

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from analyzer.store import corrections
 from analyzer.store.protocol import ResultQuery
+from analyzer.store.summaries import summarize
 from dashboard_api.api.params import Continuation, End, Limit, Sensor, Start, check_range
 from dashboard_api.deps import StoreDep, ViewerDep
 from dashboard_api.errors import responses
@@ -45,8 +46,8 @@ async def list_results(
         limit=limit,
         continuation=continuation,
     )
-    page = await store.query_results(query)
-    data = [result_public(result) for result in page.items]
+    page = await store.query_result_summaries(query)
+    data = [result_public(summary) for summary in page.items]
     return ResultsPublic(data=data, count=len(data), continuation=page.continuation)
 
 
@@ -57,4 +58,4 @@ async def get_result(result_id: ResultId, _: ViewerDep, store: StoreDep, respons
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no analysis {result_id!r}")
     response.headers["ETag"] = f'"{corrections.version(result)}"'
-    return result_public(result)
+    return result_public(summarize(result))
