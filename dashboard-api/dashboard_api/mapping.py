@@ -14,7 +14,6 @@ from schemas.public import (
     AlarmEventPublic,
     FindingPublic,
     ModificationPublic,
-    ReadingValuePublic,
     ResolvedAnomalyPublic,
     ResultPublic,
 )
@@ -24,26 +23,28 @@ from schemas.results import Severity
 def result_public(summary: ResultSummary) -> ResultPublic:
     """An analysis as the API shows it (from its summary: :func:`analyzer.store.summaries.summarize`
     turns a full analysis into one)."""
-    readings = {}
-    for sensor, value in summary.raw_data.items():
-        correction = summary.corrections.get(sensor)
-        readings[sensor] = (
-            ReadingValuePublic(value=correction.value, corrected=True, original_value=value)
-            if correction is not None
-            else ReadingValuePublic(value=value)
-        )
-    return ResultPublic(
-        id=summary.id,
-        timestamp=summary.timestamp,
-        analyzed_at=summary.analyzed_at,
-        status=summary.final_status,
-        severity=summary.severity_level,
-        confidence=summary.overall_confidence,
-        anomalous_sensors=summary.anomalous_sensors,
-        anomaly_ids=summary.episode_ids,
-        readings=readings,
-        findings=_findings(summary),
-        ml_score=summary.ml.score if summary.ml is not None else None,
+    corrections = summary.corrections
+    # Plain dicts validated once: a page holds 100 analyses x 100 readings.
+    readings = {
+        sensor: {"value": corrections[sensor].value, "corrected": True, "original_value": value}
+        if sensor in corrections
+        else {"value": value}
+        for sensor, value in summary.raw_data.items()
+    }
+    return ResultPublic.model_validate(
+        {
+            "id": summary.id,
+            "timestamp": summary.timestamp,
+            "analyzed_at": summary.analyzed_at,
+            "status": summary.final_status,
+            "severity": summary.severity_level,
+            "confidence": summary.overall_confidence,
+            "anomalous_sensors": summary.anomalous_sensors,
+            "anomaly_ids": summary.episode_ids,
+            "readings": readings,
+            "findings": _findings(summary),
+            "ml_score": summary.ml.score if summary.ml is not None else None,
+        }
     )
 
 

@@ -54,6 +54,7 @@ async def test_summaries_equal_the_summarised_analyses(store: Store) -> None:
     assert top.ml is not None and top.ml.top == {"FI-101": 0.4, "TI-101": 0.4, "PI-201": 0.1}
     assert page.items[2].corrections["TI-101"].value == 1.0
     assert page.items[0].ml is None and page.items[0].heuristic_flagged == {}
+    assert page.items[-2].ml is not None and page.items[-2].ml.top == {}, "drivers only when ML flagged it"
 
 
 async def test_summaries_page_and_filter_like_results(store: Store) -> None:
