@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict
 
 from schemas.results import FinalStatus, Severity
 
@@ -235,13 +236,13 @@ class StreamResetPublic(_Public):
 # -- analyses (the store) ------------------------------------------------------------------------
 
 
-class ReadingValuePublic(_Public):
-    """One sensor's value in an analysis, as operators see it."""
+class ReadingValuePublic(TypedDict):
+    """One sensor's value in an analysis, as operators see it; ``original_value`` is the value
+    as landed when an operator corrected it. (A typed dict, not a model: a page holds 10,000.)"""
 
     value: float
-    corrected: bool = False
-    #: The value as landed, when an operator corrected it.
-    original_value: float | None = None
+    corrected: bool
+    original_value: float | None
 
 
 class FindingPublic(_Public):

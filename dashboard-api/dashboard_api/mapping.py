@@ -24,15 +24,16 @@ def result_public(summary: ResultSummary) -> ResultPublic:
     """An analysis as the API shows it (from its summary: :func:`analyzer.store.summaries.summarize`
     turns a full analysis into one)."""
     corrections = summary.corrections
-    # Plain dicts validated once: a page holds 100 analyses x 100 readings.
+    # Plain dicts: a page holds 100 analyses x 100 readings.
     readings = {
         sensor: {"value": corrections[sensor].value, "corrected": True, "original_value": value}
         if sensor in corrections
-        else {"value": value}
+        else {"value": value, "corrected": False, "original_value": None}
         for sensor, value in summary.raw_data.items()
     }
-    return ResultPublic.model_validate(
-        {
+    # The summary is validated already: construct without validating again.
+    return ResultPublic.model_construct(
+        **{
             "id": summary.id,
             "timestamp": summary.timestamp,
             "analyzed_at": summary.analyzed_at,
