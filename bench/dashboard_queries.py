@@ -101,7 +101,7 @@ def day_of_results(end: datetime) -> list[AnalysisResult]:
                     timestamp=moment,
                     processing_time_ms=1.1,
                     results=MLResult(
-                        values={name: 0.01 for name in sensors},
+                        values=dict.fromkeys(sensors, 0.01),
                         score=0.3,
                         raw_score=-0.1,
                         threshold=0.95,
