@@ -14,6 +14,7 @@ from schemas.public import (
     AlarmEventPublic,
     FindingPublic,
     ModificationPublic,
+    ReadingValuePublic,
     ResolvedAnomalyPublic,
     ResultPublic,
 )
@@ -25,7 +26,7 @@ def result_public(summary: ResultSummary) -> ResultPublic:
     turns a full analysis into one)."""
     corrections = summary.corrections
     # Plain dicts: a page holds 100 analyses x 100 readings.
-    readings = {
+    readings: dict[str, ReadingValuePublic] = {
         sensor: {"value": corrections[sensor].value, "corrected": True, "original_value": value}
         if sensor in corrections
         else {"value": value, "corrected": False, "original_value": None}
@@ -33,19 +34,17 @@ def result_public(summary: ResultSummary) -> ResultPublic:
     }
     # The summary is validated already: construct without validating again.
     return ResultPublic.model_construct(
-        **{
-            "id": summary.id,
-            "timestamp": summary.timestamp,
-            "analyzed_at": summary.analyzed_at,
-            "status": summary.final_status,
-            "severity": summary.severity_level,
-            "confidence": summary.overall_confidence,
-            "anomalous_sensors": summary.anomalous_sensors,
-            "anomaly_ids": summary.episode_ids,
-            "readings": readings,
-            "findings": _findings(summary),
-            "ml_score": summary.ml.score if summary.ml is not None else None,
-        }
+        id=summary.id,
+        timestamp=summary.timestamp,
+        analyzed_at=summary.analyzed_at,
+        status=summary.final_status,
+        severity=summary.severity_level,
+        confidence=summary.overall_confidence,
+        anomalous_sensors=summary.anomalous_sensors,
+        anomaly_ids=summary.episode_ids,
+        readings=readings,
+        findings=_findings(summary),
+        ml_score=summary.ml.score if summary.ml is not None else None,
     )
 
 
