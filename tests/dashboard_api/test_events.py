@@ -159,11 +159,7 @@ async def test_keep_alives_and_a_clean_disconnect(live: Live) -> None:
                 break
         assert lines[0] == ": connected" and "retry: 2000" in lines
         assert live.state.streams.open == 1
-    for _ in range(100):  # the server notices at its next keep-alive (0.3 s here)
-        if live.state.streams.open == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert live.state.streams.open == 0, "the closed connection gave its slot back"
+    await until_closed(live)
 
 
 async def test_the_number_of_streams_is_bounded(
@@ -173,12 +169,26 @@ async def test_the_number_of_streams_is_bounded(
     async with (
         live_server(settings, config, sqlite_store, role_keys) as live,
         httpx.AsyncClient(base_url=live.base, timeout=10) as client,
-        aconnect_sse(client, "GET", URL, headers=live.headers) as first,
     ):
-        await connected(first.aiter_sse())
-        second = await client.get(URL, headers=live.headers)
-        assert second.status_code == 503
-        assert "1 event streams are open" in second.json()["detail"]
+        async with aconnect_sse(client, "GET", URL, headers=live.headers) as first:
+            await connected(first.aiter_sse())
+            assert live.state.streams.open == 1
+            # Only the status is read: were the limit not kept, this would be an endless stream.
+            async with client.stream("GET", URL, headers=live.headers) as second:
+                assert second.status_code == 503
+                assert "1 event streams are open" in json.loads(await second.aread())["detail"]
+        await until_closed(live)
+        async with aconnect_sse(client, "GET", URL, headers=live.headers) as third:
+            assert third.response.status_code == 200, "the slot was given back"
+        await until_closed(live)
+
+
+async def until_closed(live: Live) -> None:
+    for _ in range(100):  # the server notices a closed connection at its next keep-alive (0.3 s)
+        if live.state.streams.open == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{live.state.streams.open} event streams still open after their clients left")
 
 
 async def test_a_position_that_left_the_window_starts_with_a_reset(live: Live) -> None:

@@ -84,7 +84,11 @@ class _Server(uvicorn.Server):
 async def served(app: FastAPI) -> AsyncIterator[str]:
     """``app`` served by uvicorn on a free loopback port; yields its base URL."""
     port = free_port()
-    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    # A graceful shutdown waits for open responses (event streams) at most this long, then cancels them.
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=2
+    )
+    server = _Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
         if server.started or task.done():
