@@ -171,12 +171,16 @@ async def test_the_number_of_streams_is_bounded(
         httpx.AsyncClient(base_url=live.base, timeout=10) as client,
     ):
         async with aconnect_sse(client, "GET", URL, headers=live.headers) as first:
-            await connected(first.aiter_sse())
+            # Hold the iterator: a dropped one is finalised later and closes the stream with it.
+            events = first.aiter_sse()
+            await connected(events)
             assert live.state.streams.open == 1
             # Only the status is read: were the limit not kept, this would be an endless stream.
             async with client.stream("GET", URL, headers=live.headers) as second:
                 assert second.status_code == 503
                 assert "1 event streams are open" in json.loads(await second.aread())["detail"]
+            assert live.state.streams.open == 1
+            del events
         await until_closed(live)
         async with aconnect_sse(client, "GET", URL, headers=live.headers) as third:
             assert third.response.status_code == 200, "the slot was given back"
