@@ -10,6 +10,29 @@ anomalous, 300 resolved anomalies and 120 audit records. Every query goes throug
 in-process (routing, the API-key check, the store query, the mapping to public models, JSON),
 only the network is left out. Each query runs ``--repeat`` times after one warm-up; the figures
 are wall-clock milliseconds per request.
+
+Measured 2026-11-29 on the shared 2-core machine (load average 4-6 from other work, so upper
+bounds), p50 / p95 ms:
+
+==================================  ===============  ======================  ==============
+query                               SQLite           Cosmos-protocol server  response
+==================================  ===============  ======================  ==============
+results, newest 50                  17 / 48          1289 / 2417             333 kB
+results, newest 100                 32 / 35          1165 / 1619             667 kB
+results, one hour, 100              34 / 59          1288 / 1771             667 kB
+results, anomalous, 100             53 / 61          930 / 1120              678 kB
+results, flagged sensor             6 / 11           585 / 899               20 kB
+results, page 2 (continuation)      93 / 119         1739 / 2118             667 kB
+resolved anomalies by resolver      10 / 17          68 / 89                 41 kB
+results per hour, 24 h              34 / 62          1088 / 2344             2 kB
+audit trail by person               5 / 8            57 / 68                 10 kB
+sensor series from results, 24 h    733 / 1082       2082 / 2383             48 kB
+==================================  ===============  ======================  ==============
+
+The local Cosmos-protocol server evaluates every query in JavaScript over all documents; its
+figures say nothing about the real service's latency (re-run with ``COSMOS_DB_ENDPOINT``). The
+series from stored analyses parses each ~25 kB document (SQLite's JSON parser, ~0.1 ms each), so
+it grows with the range: bounded by ``DASHBOARD_SERIES_MAX_ENTRIES``.
 """
 
 from __future__ import annotations
