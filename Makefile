@@ -53,13 +53,13 @@ run: $(STAMP)
 test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy analyzer schemas bench
+	$(BIN)/mypy analyzer schemas bench dashboard-api/dashboard_api
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy analyzer schemas bench
+	$(BIN)/mypy analyzer schemas bench dashboard-api/dashboard_api
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.analyzer

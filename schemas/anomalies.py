@@ -20,3 +20,5 @@ class ModifiedValue(BaseModel):
     old_value: float | None
     new_value: float
     reason: str = Field(min_length=1)
+    #: When the corrected reading was taken (the analysis' ``timestamp``).
+    reading_time: AwareDatetime | None = None

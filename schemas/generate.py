@@ -18,6 +18,25 @@ from schemas.api import AnalyzeRequest, ErrorResponse, HealthResponse, IngestRes
 from schemas.catalog import SensorCatalog, SensorSpec
 from schemas.llm import LLMContext, LLMDailyUsage
 from schemas.payload import SensorPayload
+from schemas.public import (
+    AlarmEventPublic,
+    ErrorPublic,
+    HealthPublic,
+    ModificationCreate,
+    ModificationPublic,
+    ModificationsPublic,
+    PrincipalPublic,
+    ReadingEventPublic,
+    ReadingSeriesPublic,
+    ResolvedAnomaliesPublic,
+    ResolvedAnomalyPublic,
+    ResultPublic,
+    ResultsPerHourPublic,
+    ResultsPublic,
+    SensorLivePublic,
+    SensorsLivePublic,
+    StreamResetPublic,
+)
 from schemas.results import AnalysisResult, HeuristicBlock, MLBlock, StatisticalBlock
 
 JSON_DIR = Path(__file__).parent / "json"
@@ -41,6 +60,24 @@ MODELS: dict[str, type[BaseModel]] = {
     "sweep_response": SweepResponse,
     "health_response": HealthResponse,
     "error_response": ErrorResponse,
+    # The dashboard API's public models (schemas/public.py).
+    "public_error": ErrorPublic,
+    "public_health": HealthPublic,
+    "public_principal": PrincipalPublic,
+    "public_sensor_live": SensorLivePublic,
+    "public_sensors_live": SensorsLivePublic,
+    "public_reading_series": ReadingSeriesPublic,
+    "public_reading_event": ReadingEventPublic,
+    "public_alarm_event": AlarmEventPublic,
+    "public_stream_reset": StreamResetPublic,
+    "public_result": ResultPublic,
+    "public_results": ResultsPublic,
+    "public_results_per_hour": ResultsPerHourPublic,
+    "public_modification_create": ModificationCreate,
+    "public_modification": ModificationPublic,
+    "public_modifications": ModificationsPublic,
+    "public_resolved_anomaly": ResolvedAnomalyPublic,
+    "public_resolved_anomalies": ResolvedAnomaliesPublic,
 }
 
 

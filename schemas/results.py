@@ -110,6 +110,19 @@ class MLBlock(TierBlock):
     results: MLResult
 
 
+class ValueCorrection(_Frozen):
+    """An operator's correction of one reading of an analysis; ``raw_data`` keeps the original.
+
+    The audit record (``modified_values``) with ``id == modification_id`` says who, when, why and
+    the value it replaced.
+    """
+
+    value: float = Field(allow_inf_nan=False)
+    modification_id: str
+    modified_by: str
+    modified_at: AwareDatetime
+
+
 class AnalysisResult(_Frozen):
     """One analysed payload, stored in ``anomaly_results``. ``id`` is the stream entry id, so a
     replayed entry overwrites its own result."""
@@ -132,6 +145,8 @@ class AnalysisResult(_Frozen):
     #: Alarm records that counted this reading (opened, re-activated or updated by it).
     alarm_ids: list[str] = Field(default_factory=list)
     analyzed_at: AwareDatetime
+    #: Operators' corrections by sensor (the latest per sensor); ``raw_data`` stays as landed.
+    corrections: dict[str, ValueCorrection] = Field(default_factory=dict)
 
 
 def day_bucket(moment: datetime) -> str:

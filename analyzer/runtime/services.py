@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio import Redis
 
 from analyzer.alarms.projection import AlarmProjector
 from analyzer.alarms.service import AlarmService
@@ -23,7 +23,7 @@ from analyzer.catalog import load_catalog
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
 from analyzer.runtime.landing import Lander
-from analyzer.runtime.redis_auth import AsyncTokenSource
+from analyzer.runtime.redis_client import binary_client, close_redis, connect_redis  # re-exported for callers
 from analyzer.settings import Settings
 from analyzer.store.factory import open_store
 from analyzer.store.protocol import Store
@@ -32,39 +32,6 @@ if TYPE_CHECKING:
     from analyzer.tiers.statistical import StatisticalSettings
 
 log = logging.getLogger(__name__)
-
-
-def connect_redis(settings: Settings, *, token_source: AsyncTokenSource | None = None) -> Redis:
-    """A Redis client that returns ``str`` (:func:`binary_client` derives a binary one from it).
-
-    With ``REDIS_ENTRA_AUTH`` it authenticates with the identity's Entra ID token
-    (:mod:`analyzer.runtime.redis_auth`); the caller closes the credential with :func:`close_redis`.
-    """
-    options: dict[str, Any] = {"decode_responses": True, "health_check_interval": 30}
-    if settings.redis_entra_auth:
-        from azure.identity.aio import DefaultAzureCredential
-
-        from analyzer.runtime.redis_auth import EntraIdCredentialProvider
-
-        options["credential_provider"] = EntraIdCredentialProvider(token_source or DefaultAzureCredential())
-    return Redis.from_url(settings.redis_url, **options)
-
-
-async def close_redis(redis: Redis) -> None:
-    """Close the client and, with Entra ID authentication, its credential."""
-    provider = redis.connection_pool.connection_kwargs.get("credential_provider")
-    await redis.aclose()
-    if provider is not None and hasattr(provider, "close"):
-        await provider.close()
-
-
-def binary_client(redis: Redis) -> Redis:
-    """A second client on the same server whose replies are bytes (the fold's state is binary)."""
-    pool = redis.connection_pool
-    binary_pool = ConnectionPool(
-        connection_class=pool.connection_class, **{**pool.connection_kwargs, "decode_responses": False}
-    )
-    return Redis(connection_pool=binary_pool)
 
 
 @dataclass

@@ -17,3 +17,10 @@ RESOLVE_WRITTEN: Final = "resolve:written"
 
 class SimulatedCrash(RuntimeError):
     """Raised by test fault hooks; never by the stores themselves."""
+
+
+# -- value corrections (dashboard API, issue 9) ------------------------------------------------
+#: Cosmos only: the analysis is marked with the pending correction (the commit point).
+CORRECTION_MARKED: Final = "correction:marked"
+#: The audit record is written; the analysis does not show the correction yet.
+CORRECTION_AUDITED: Final = "correction:audited"

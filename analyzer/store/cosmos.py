@@ -22,7 +22,7 @@ import contextlib
 import functools
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from azure.core import MatchConditions
@@ -30,7 +30,7 @@ from azure.cosmos import PartitionKey
 from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
 from pydantic import BaseModel
 
-from analyzer.store import _faults, _retry
+from analyzer.store import _faults, _retry, corrections
 from analyzer.store._faults import FaultHook
 from analyzer.store._paging import TokenCodec, to_micros
 from analyzer.store.containers import (
@@ -47,13 +47,20 @@ from analyzer.store.protocol import (
     AlarmQuery,
     AlreadyExistsError,
     ConflictError,
+    CorrectionOutcome,
+    CorrectionRequest,
+    HourlyCount,
     InvalidContinuationError,
     ModificationQuery,
     NotFoundError,
     ResolvedQuery,
     ResultQuery,
+    ResultSummary,
+    SensorHistory,
     StoreError,
+    VersionMismatchError,
 )
+from analyzer.store.summaries import summary_document
 from schemas.alarms import AlarmRecord, ResolvedAlarm
 from schemas.anomalies import ModifiedValue
 from schemas.api import Page
@@ -65,7 +72,9 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R")
 
-_INTERNAL = frozenset({SORT_FIELD, "ttl"})
+#: Marks an analysis whose correction is half written (dashboard API, issue 9).
+_CORRECTING = "correcting"
+_INTERNAL = frozenset({SORT_FIELD, _CORRECTING, "ttl"})
 
 #: Every container: consistent indexing of everything, plus the composite index that the
 #: newest-first ``ORDER BY c.t_us DESC, c.id DESC`` of every query needs. Terraform must declare
@@ -435,6 +444,230 @@ class CosmosStore:
         docs = docs[: query.limit]
         return docs, self._codec.encode(query, sdk_token) if sdk_token and docs else None
 
+    # -- dashboard API additions (issue 9): corrections, statistics, retention ----------------
+    #
+    # A correction touches two containers, so it follows the moves' pattern: the commit point is a
+    # conditional (If-Match) replace of the analysis that marks it with the audit record
+    # (``correcting``) while it still shows the old value; then the audit record is upserted; then
+    # the analysis is replaced with the corrected value and no mark. Whoever meets a mark (the next
+    # correction of that analysis, :meth:`repair_corrections`) finishes it; both later steps are
+    # idempotent, so a crash anywhere leaves either nothing or a mark that is finished later, and no
+    # reader sees a corrected value without its audit record.
+
+    async def _result_doc(self, operation: str, result_id: str) -> dict[str, Any] | None:
+        docs = await self._query_all(operation, self.results, "SELECT * FROM c WHERE c.id = @id", {"@id": result_id})
+        return docs[0] if docs else None
+
+    async def correct_value(self, request: CorrectionRequest) -> CorrectionOutcome:
+        operation = "correct_value"
+        for _ in range(10):
+            done = await self._query_all(
+                operation, self.modifications, "SELECT * FROM c WHERE c.id = @id", {"@id": request.id}
+            )
+            if done:
+                record = ModifiedValue.model_validate(_strip(done[0]))
+                corrections.same_request(record, request)
+                result = await self._reconcile(operation, record.result_id)
+                return CorrectionOutcome(record, result, corrections.version(result), applied=False)
+            doc = await self._result_doc(operation, request.result_id)
+            if doc is None:
+                raise NotFoundError(f"{operation} on {self.results.id}: no analysis {request.result_id!r}")
+            if doc.get(_CORRECTING):
+                await self._finish_correction(doc)  # an interrupted correction goes first
+                continue
+            result = AnalysisResult.model_validate(_strip(doc))
+            current = corrections.version(result)
+            if request.expected_version is not None and request.expected_version != current:
+                raise VersionMismatchError(
+                    f"{operation} on {self.results.id}: analysis {result.id!r} is at version {current}, "
+                    f"not {request.expected_version}",
+                    current,
+                )
+            record = corrections.audit_record(request, result)
+            marker = {k: v for k, v in doc.items() if not k.startswith("_")}
+            marker[_CORRECTING] = record.model_dump(mode="json")
+            write = functools.partial(
+                self.results.replace_item,
+                doc["id"],
+                marker,
+                etag=doc["_etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+            try:
+                marked = await _retry.call(operation, self.results.id, write, idempotent=False)
+            except (ConflictError, NotFoundError):
+                continue  # changed since read (another correction, a replayed analysis): read again
+            self._fault(_faults.CORRECTION_MARKED)
+            corrected = await self._finish_correction(marked)
+            return CorrectionOutcome(record, corrected, corrections.version(corrected), applied=True)
+        raise ConflictError(f"{operation} on {self.results.id}: analysis {request.result_id!r} keeps changing")
+
+    async def _finish_correction(self, marked: dict[str, Any]) -> AnalysisResult:
+        """Write the marked correction's audit record, then show it in the analysis (both idempotent)."""
+        record = ModifiedValue.model_validate(marked[_CORRECTING])
+        body = _doc(record, record.modified_at)
+        await _retry.call("correct_value", self.modifications.id, lambda: self.modifications.upsert_item(body))
+        self._fault(_faults.CORRECTION_AUDITED)
+        corrected = corrections.apply(AnalysisResult.model_validate(_strip(marked)), record)
+        final = _doc(corrected, corrected.timestamp)
+        write = functools.partial(
+            self.results.replace_item,
+            marked["id"],
+            final,
+            etag=marked["_etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+        # Conflict or gone: another reader finished it, or a replay overwrote the analysis (the
+        # audit record is written, so repair_corrections shows it again).
+        with contextlib.suppress(ConflictError, NotFoundError):
+            await _retry.call("correct_value", self.results.id, write, idempotent=False)
+        return corrected
+
+    async def _reconcile(self, operation: str, result_id: str) -> AnalysisResult:
+        """The analysis after finishing its marked correction and re-applying audit records it lost."""
+        for _ in range(10):
+            doc = await self._result_doc(operation, result_id)
+            if doc is None:
+                raise NotFoundError(f"{operation} on {self.results.id}: no analysis {result_id!r}")
+            if doc.get(_CORRECTING):
+                await self._finish_correction(doc)
+                continue
+            records = await self._query_all(
+                operation, self.modifications, "SELECT * FROM c WHERE c.result_id = @id", {"@id": result_id}
+            )
+            latest = corrections.latest_per_reading(ModifiedValue.model_validate(_strip(r)) for r in records)
+            result = AnalysisResult.model_validate(_strip(doc))
+            missing = [record for record in latest.values() if not corrections.shows(result, record)]
+            if not missing:
+                return result
+            for record in missing:
+                result = corrections.apply(result, record)
+            write = functools.partial(
+                self.results.replace_item,
+                doc["id"],
+                _doc(result, result.timestamp),
+                etag=doc["_etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
+            try:
+                await _retry.call(operation, self.results.id, write, idempotent=False)
+            except (ConflictError, NotFoundError):
+                continue
+            return result
+        raise ConflictError(f"{operation} on {self.results.id}: analysis {result_id!r} keeps changing")
+
+    async def repair_corrections(self, since: datetime) -> int:
+        operation = "repair_corrections"
+        repaired = 0
+        marked = await self._query_all(
+            operation, self.results, f"SELECT * FROM c WHERE IS_DEFINED(c.{_CORRECTING})", {}
+        )
+        for doc in marked:
+            await self._finish_correction(doc)
+            repaired += 1
+        recent = await self._query_all(
+            operation,
+            self.modifications,
+            f"SELECT * FROM c WHERE c.{SORT_FIELD} >= @since",
+            {"@since": to_micros(since)},
+        )
+        latest = corrections.latest_per_reading(ModifiedValue.model_validate(_strip(r)) for r in recent)
+        for result_id in sorted({result_id for result_id, _ in latest}):
+            doc = await self._result_doc(operation, result_id)
+            if doc is None:
+                continue  # expired: the audit trail outlives the analyses
+            result = AnalysisResult.model_validate(_strip(doc))
+            wanted = [record for (rid, _), record in latest.items() if rid == result_id]
+            if all(corrections.shows(result, record) for record in wanted):
+                continue
+            await self._reconcile(operation, result_id)
+            repaired += 1
+        return repaired
+
+    async def get_modification(self, modification_id: str) -> ModifiedValue | None:
+        docs = await self._query_all(
+            "get_modification", self.modifications, "SELECT * FROM c WHERE c.id = @id", {"@id": modification_id}
+        )
+        return ModifiedValue.model_validate(_strip(docs[0])) if docs else None
+
+    async def count_results_per_hour(self, start: datetime, end: datetime) -> list[HourlyCount]:
+        # GROUP BY is not served by every Cosmos-protocol server (nor needed): project two small
+        # fields of the days in range (one partition each) and count here.
+        where, params = _day_range(start, end)
+        rows = await self._query_all(
+            "count_results_per_hour",
+            self.results,
+            f"SELECT VALUE [c.{SORT_FIELD}, c.final_status] FROM c WHERE {where}",
+            params,
+        )
+        counts: dict[int, list[int]] = {}
+        for t_us, status in rows:
+            bucket = counts.setdefault(t_us // _HOUR_US, [0, 0])
+            bucket[0] += 1
+            bucket[1] += status == "anomaly"
+        return [
+            HourlyCount(hour=_from_micros(hour * _HOUR_US), analyses=n, anomalies=a)
+            for hour, (n, a) in sorted(counts.items())
+        ]
+
+    async def sensor_history(self, sensor: str, start: datetime, end: datetime, max_rows: int) -> SensorHistory:
+        where, params = _day_range(start, end)
+        params["@sensor"] = sensor
+        sql = (
+            f"SELECT TOP {max_rows + 1} c.{SORT_FIELD} AS t, c.raw_data[@sensor] AS v, "
+            f'c.corrections[@sensor]["value"] AS cv FROM c WHERE {where} ORDER BY c.{SORT_FIELD}'
+        )
+        rows = await self._query_all("sensor_history", self.results, sql, params)
+        truncated = len(rows) > max_rows
+        times: list[int] = []
+        values: list[float] = []
+        for row in rows[:max_rows]:
+            value = row.get("cv", row.get("v"))
+            if value is not None:
+                times.append(row["t"])
+                values.append(float(value))
+        return SensorHistory(times_us=times, values=values, truncated=truncated)
+
+    async def expire_results(self, older_than: datetime, max_rows: int) -> int:
+        # The container's default_ttl (containers.py, Terraform) expires analyses without any
+        # process; this enforces a shorter configured age the same way SQLite does.
+        rows = await self._query_all(
+            "expire_results",
+            self.results,
+            f"SELECT TOP {max_rows} c.id, c.day FROM c WHERE c.{SORT_FIELD} < @cutoff",
+            {"@cutoff": to_micros(older_than)},
+        )
+        gate = asyncio.Semaphore(PUT_CONCURRENCY)
+
+        async def delete(row: dict[str, Any]) -> None:
+            async with gate:
+                with contextlib.suppress(NotFoundError):
+                    await _retry.call(
+                        "expire_results",
+                        self.results.id,
+                        lambda: self.results.delete_item(row["id"], partition_key=row["day"]),
+                    )
+
+        await _gather(delete(row) for row in rows)
+        return len(rows)
+
+    async def query_result_summaries(self, query: ResultQuery) -> Page[ResultSummary]:
+        # The service returns whole documents (a projection cannot filter the per-sensor maps);
+        # summarising the parsed JSON still skips validating every sensor's block.
+        where, params = _time_filters(query)
+        if query.sensor is not None:
+            where.append("ARRAY_CONTAINS(c.anomalous_sensors, @sensor)")
+            params["@sensor"] = query.sensor
+        if query.severity is not None:
+            where.append("c.severity_level = @severity")
+            params["@severity"] = query.severity.value
+        if query.status is not None:
+            where.append("c.final_status = @status")
+            params["@status"] = query.status.value
+        docs, token = await self._page("query_result_summaries", self.results, query, where, params)
+        items = [ResultSummary.model_validate(summary_document(_strip(doc))) for doc in docs]
+        return Page[ResultSummary](items=items, continuation=token)
+
 
 def _time_filters(
     query: ResultQuery | AlarmQuery | ResolvedQuery | ModificationQuery,
@@ -468,3 +701,26 @@ async def _gather(tasks: Any) -> None:
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+_HOUR_US = 3_600_000_000
+#: A time range longer than this is not narrowed to its day partitions (one IN list entry per day).
+_MAX_DAYS_LISTED = 62
+
+
+def _from_micros(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+
+
+def _day_range(start: datetime, end: datetime) -> tuple[str, dict[str, Any]]:
+    """A ``WHERE`` clause for reading times in ``[start, end)``, naming the day partitions so the
+    query touches only those (``anomaly_results`` is partitioned by ``/day``)."""
+    where = f"c.{SORT_FIELD} >= @start AND c.{SORT_FIELD} < @end"
+    params: dict[str, Any] = {"@start": to_micros(start), "@end": to_micros(end)}
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    if 0 <= (last - first).days < _MAX_DAYS_LISTED:
+        days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+        names = [f"@day{n}" for n in range(len(days))]
+        where += f" AND c.day IN ({', '.join(names)})"
+        params.update(zip(names, days, strict=True))
+    return where, params

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -27,7 +28,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from schemas.alarms import AlarmKind, AlarmRecord, AlarmState, ResolvedAlarm, Tier
 from schemas.anomalies import ModifiedValue
 from schemas.api import Page
-from schemas.results import AnalysisResult, FinalStatus, Severity
+from schemas.results import (
+    AnalysisResult,
+    FinalStatus,
+    HeuristicSensorResult,
+    Severity,
+    StatisticalSensorResult,
+    ValueCorrection,
+)
 
 T = TypeVar("T")
 
@@ -127,3 +135,138 @@ class Store(Protocol):
     # lifecycle
     async def ping(self) -> None: ...
     async def close(self) -> None: ...
+
+    # -- dashboard API additions (issue 9): value corrections, history statistics, retention --------
+    # Added at the end so the episode methods above can change independently.
+
+    async def correct_value(self, request: CorrectionRequest) -> CorrectionOutcome:
+        """Correct one reading of a stored analysis and write its audit record, crash-safely.
+
+        The analysis keeps its original ``raw_data``; ``corrections[sensor]`` shows the new value
+        and the audit record (``modified_values``) holds who, when, the old and new value and the
+        reason. A crash between the two writes leaves a state that the next call, or
+        :meth:`repair_corrections`, completes; readers never see a correction without its audit
+        record. ``request.id`` makes the call idempotent: a second call with the same id returns
+        the first outcome with ``applied=False`` (and raises :class:`InvalidCorrectionError` if it
+        asks for another change). Raises :class:`NotFoundError` (no such analysis),
+        :class:`InvalidCorrectionError` (the analysis has no reading of that sensor) and
+        :class:`VersionMismatchError` (``expected_version`` is not the stored version).
+        """
+        ...
+
+    async def repair_corrections(self, since: datetime) -> int:
+        """Complete interrupted corrections, and re-apply the audit records written since
+        ``since`` that their analysis no longer shows (a replayed entry overwrites its analysis).
+        Returns how many analyses were repaired."""
+        ...
+
+    async def get_modification(self, modification_id: str) -> ModifiedValue | None: ...
+
+    async def count_results_per_hour(self, start: datetime, end: datetime) -> list[HourlyCount]:
+        """Analyses and anomalous analyses per UTC hour of reading time in ``[start, end)``,
+        oldest first; hours without analyses are left out."""
+        ...
+
+    async def sensor_history(self, sensor: str, start: datetime, end: datetime, max_rows: int) -> SensorHistory:
+        """One sensor's stored values (corrected where an operator corrected them) by reading time
+        in ``[start, end)``, oldest first, at most ``max_rows`` analyses read."""
+        ...
+
+    async def expire_results(self, older_than: datetime, max_rows: int) -> int:
+        """Delete at most ``max_rows`` analyses whose reading time is before ``older_than``;
+        returns how many were deleted. Anomalies and the audit trail are never expired."""
+        ...
+
+    async def query_result_summaries(self, query: ResultQuery) -> Page[ResultSummary]:
+        """:meth:`query_results` without the tiers' per-sensor blocks (only what they flagged):
+        what history lists show, read without parsing every sensor's block of every analysis."""
+        ...
+
+
+# -- dashboard API additions (issue 9): the types of the methods above ----------------------------
+
+
+class InvalidCorrectionError(StoreError, ValueError):
+    """A correction that cannot apply: the analysis has no reading of that sensor, or a repeated
+    request id asks for another change than the first time."""
+
+
+class VersionMismatchError(ConflictError):
+    """The caller's version of an analysis (HTTP ``If-Match``) is not the stored one."""
+
+    def __init__(self, message: str, current_version: str) -> None:
+        super().__init__(message)
+        self.current_version = current_version
+
+
+@dataclass(frozen=True)
+class CorrectionRequest:
+    """An operator's correction of one reading; ``modified_by`` is the authenticated identity."""
+
+    id: str
+    result_id: str
+    sensor: str
+    new_value: float
+    reason: str
+    modified_by: str
+    modified_at: datetime
+    #: Apply only if the analysis is still at this version (from its ``ETag``).
+    expected_version: str | None = None
+
+
+@dataclass(frozen=True)
+class CorrectionOutcome:
+    record: ModifiedValue
+    result: AnalysisResult
+    #: The analysis' version after the correction (its ``ETag``).
+    version: str
+    #: ``False`` when ``request.id`` had already been applied (a repeated request).
+    applied: bool
+
+
+@dataclass(frozen=True)
+class HourlyCount:
+    hour: datetime
+    analyses: int
+    anomalies: int
+
+
+@dataclass(frozen=True)
+class SensorHistory:
+    """Reading times (microseconds since the epoch) and values, oldest first."""
+
+    times_us: list[int]
+    values: list[float]
+    #: More analyses lay in the range than ``max_rows``: the newest part is missing.
+    truncated: bool
+
+
+class FlaggedML(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: float
+    threshold: float
+    status: str
+    #: The sensors that drive the score most, with their contributions.
+    top: dict[str, float]
+
+
+class ResultSummary(BaseModel):
+    """An analysis without the tiers' per-sensor blocks: only the sensors a tier flagged."""
+
+    # Fields the analysis gains later are left out until a summary needs them.
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    timestamp: AwareDatetime
+    analyzed_at: AwareDatetime
+    final_status: FinalStatus
+    severity_level: Severity | None = None
+    overall_confidence: float
+    anomalous_sensors: list[str] = Field(default_factory=list)
+    alarm_ids: list[str] = Field(default_factory=list)
+    raw_data: dict[str, float]
+    corrections: dict[str, ValueCorrection] = Field(default_factory=dict)
+    heuristic_flagged: dict[str, HeuristicSensorResult] = Field(default_factory=dict)
+    statistical_flagged: dict[str, StatisticalSensorResult] = Field(default_factory=dict)
+    ml: FlaggedML | None = None

@@ -23,12 +23,13 @@ import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from analyzer.store import _faults
+from analyzer.store import _faults, corrections
 from analyzer.store._faults import FaultHook
 from analyzer.store._paging import TokenCodec, to_micros
 from analyzer.store.containers import (
@@ -39,12 +40,20 @@ from analyzer.store.containers import (
 )
 from analyzer.store.protocol import (
     AlarmQuery,
+    CorrectionOutcome,
+    CorrectionRequest,
+    HourlyCount,
     InvalidContinuationError,
     ModificationQuery,
+    NotFoundError,
     ResolvedQuery,
     ResultQuery,
+    ResultSummary,
+    SensorHistory,
     StoreError,
+    VersionMismatchError,
 )
+from analyzer.store.summaries import SQLITE_SUMMARY
 from schemas.alarms import AlarmRecord, ResolvedAlarm
 from schemas.anomalies import ModifiedValue
 from schemas.api import Page
@@ -207,6 +216,8 @@ class SqliteStore:
         return self._conn
 
     async def _run(self, operation: str, collection: str, fn: Callable[..., R], *args: Any) -> R:
+        if self._conn is None and operation != "open":
+            raise StoreError(f"{operation} on {collection}: the SQLite store is closed")
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, fn, *args)
@@ -409,6 +420,7 @@ class SqliteStore:
         model: type[M],
         *,
         sensor_table: bool,
+        select: str = "d.doc",
     ) -> Page[M]:
         assert self._codec is not None
         position = None
@@ -443,7 +455,7 @@ class SqliteStore:
             where.append(f"({key}.t, {key}.id) < (?, ?)")
             params.extend(position)
         sql = (
-            f"SELECT d.doc, {key}.t, {key}.id FROM {source} "
+            f"SELECT {select}, {key}.t, {key}.id FROM {source} "
             f"{'WHERE ' + ' AND '.join(where) if where else ''} "
             f"ORDER BY {key}.t DESC, {key}.id DESC LIMIT ?"
         )
@@ -455,7 +467,164 @@ class SqliteStore:
         continuation = self._codec.encode(query, [rows[-1][1], rows[-1][2]]) if more else None
         return Page[model](items=items, continuation=continuation)  # type: ignore[valid-type]
 
+    # -- dashboard API additions (issue 9): corrections, statistics, retention ----------------
+
+    async def correct_value(self, request: CorrectionRequest) -> CorrectionOutcome:
+        return await self._run("correct_value", f"{_RESULTS} + {_MODIFIED}", self._correct_sync, request)
+
+    def _correct_sync(self, request: CorrectionRequest) -> CorrectionOutcome:
+        # Both writes in one transaction: a crash between them rolls both back. The fault points
+        # exist so the contract suite crashes both stores at the same places.
+        with _Tx(self._db) as db:
+            done = db.execute(f"SELECT doc FROM {_MODIFIED} WHERE id = ?", (request.id,)).fetchone()
+            if done is not None:
+                record = ModifiedValue.model_validate_json(done[0])
+                corrections.same_request(record, request)
+                result = self._reconcile(db, record.result_id)
+                return CorrectionOutcome(record, result, corrections.version(result), applied=False)
+            result = self._reconcile(db, request.result_id)
+            current = corrections.version(result)
+            if request.expected_version is not None and request.expected_version != current:
+                raise VersionMismatchError(
+                    f"correct_value on {_RESULTS}: analysis {result.id!r} is at version {current}, "
+                    f"not {request.expected_version}",
+                    current,
+                )
+            record = corrections.audit_record(request, result)
+            corrected = corrections.apply(result, record)
+            db.execute(f"UPDATE {_RESULTS} SET doc = ? WHERE id = ?", (corrected.model_dump_json(), corrected.id))
+            self._fault(_faults.CORRECTION_MARKED)
+            db.execute(
+                f"INSERT INTO {_MODIFIED} (id, t, modified_by, result_id, sensor, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.id,
+                    to_micros(record.modified_at),
+                    record.modified_by,
+                    record.result_id,
+                    record.sensor,
+                    record.model_dump_json(),
+                ),
+            )
+            self._fault(_faults.CORRECTION_AUDITED)
+        return CorrectionOutcome(record, corrected, corrections.version(corrected), applied=True)
+
+    def _reconcile(self, db: sqlite3.Connection, result_id: str) -> AnalysisResult:
+        """The analysis, after re-applying audit records it lost (a replay overwrote it)."""
+        row = db.execute(f"SELECT doc FROM {_RESULTS} WHERE id = ?", (result_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"correct_value on {_RESULTS}: no analysis {result_id!r}")
+        result = AnalysisResult.model_validate_json(row[0])
+        records = [
+            ModifiedValue.model_validate_json(doc)
+            for (doc,) in db.execute(f"SELECT doc FROM {_MODIFIED} WHERE result_id = ?", (result_id,))
+        ]
+        return self._show_latest(db, result, records)
+
+    @staticmethod
+    def _show_latest(db: sqlite3.Connection, result: AnalysisResult, records: list[ModifiedValue]) -> AnalysisResult:
+        missing = [r for r in corrections.latest_per_reading(records).values() if not corrections.shows(result, r)]
+        for record in missing:
+            result = corrections.apply(result, record)
+        if missing:
+            db.execute(f"UPDATE {_RESULTS} SET doc = ? WHERE id = ?", (result.model_dump_json(), result.id))
+        return result
+
+    async def repair_corrections(self, since: datetime) -> int:
+        return await self._run("repair_corrections", f"{_MODIFIED} -> {_RESULTS}", self._repair_sync, since)
+
+    def _repair_sync(self, since: datetime) -> int:
+        repaired = 0
+        with _Tx(self._db) as db:
+            recent = [
+                ModifiedValue.model_validate_json(doc)
+                for (doc,) in db.execute(f"SELECT doc FROM {_MODIFIED} WHERE t >= ?", (to_micros(since),))
+            ]
+            by_result: dict[str, list[ModifiedValue]] = {}
+            for record in corrections.latest_per_reading(recent).values():
+                by_result.setdefault(record.result_id, []).append(record)
+            for result_id, records in by_result.items():
+                row = db.execute(f"SELECT doc FROM {_RESULTS} WHERE id = ?", (result_id,)).fetchone()
+                if row is None:
+                    continue  # expired: the audit trail outlives the analyses
+                result = AnalysisResult.model_validate_json(row[0])
+                if self._show_latest(db, result, records) is not result:
+                    repaired += 1
+        return repaired
+
+    async def get_modification(self, modification_id: str) -> ModifiedValue | None:
+        row = await self._run(
+            "get_modification", _MODIFIED, self._one, f"SELECT doc FROM {_MODIFIED} WHERE id = ?", (modification_id,)
+        )
+        return ModifiedValue.model_validate_json(row[0]) if row else None
+
+    async def count_results_per_hour(self, start: datetime, end: datetime) -> list[HourlyCount]:
+        sql = (
+            f"SELECT t / {_HOUR_US}, COUNT(*), SUM(status = 'anomaly') FROM {_RESULTS} "
+            "WHERE t >= ? AND t < ? GROUP BY 1 ORDER BY 1"
+        )
+        params = (to_micros(start), to_micros(end))
+        rows = await self._run("count_results_per_hour", _RESULTS, lambda: self._db.execute(sql, params).fetchall())
+        return [HourlyCount(hour=_from_micros(hour * _HOUR_US), analyses=n, anomalies=a) for hour, n, a in rows]
+
+    async def sensor_history(self, sensor: str, start: datetime, end: datetime, max_rows: int) -> SensorHistory:
+        if '"' in sensor or "\\" in sensor:
+            raise ValueError(f"sensor name {sensor!r} may not contain quotes or backslashes")
+        sql = (
+            f"SELECT t, json_extract(doc, ?), json_extract(doc, ?) FROM {_RESULTS} "
+            "WHERE t >= ? AND t < ? ORDER BY t LIMIT ?"
+        )
+        params = (
+            f'$.raw_data."{sensor}"',
+            f'$.corrections."{sensor}".value',
+            to_micros(start),
+            to_micros(end),
+            max_rows + 1,
+        )
+        rows = await self._run("sensor_history", _RESULTS, lambda: self._db.execute(sql, params).fetchall())
+        truncated = len(rows) > max_rows
+        kept = [(t, corrected if corrected is not None else raw) for t, raw, corrected in rows[:max_rows]]
+        kept = [(t, value) for t, value in kept if value is not None]
+        return SensorHistory(
+            times_us=[t for t, _ in kept], values=[float(value) for _, value in kept], truncated=truncated
+        )
+
+    async def expire_results(self, older_than: datetime, max_rows: int) -> int:
+        return await self._run("expire_results", _RESULTS, self._expire_sync, to_micros(older_than), max_rows)
+
+    async def query_result_summaries(self, query: ResultQuery) -> Page[ResultSummary]:
+        filters = []
+        if query.severity is not None:
+            filters.append(("severity = ?", query.severity.value))
+        if query.status is not None:
+            filters.append(("status = ?", query.status.value))
+        return await self._page(
+            "query_result_summaries",
+            _RESULTS,
+            query,
+            filters,
+            ResultSummary,
+            sensor_table=True,
+            select=SQLITE_SUMMARY,
+        )
+
+    def _expire_sync(self, cutoff_us: int, max_rows: int) -> int:
+        with _Tx(self._db) as db:
+            sql = f"SELECT id FROM {_RESULTS} WHERE t < ? ORDER BY t LIMIT ?"
+            ids = [row[0] for row in db.execute(sql, (cutoff_us, max_rows))]
+            for chunk in _chunks(ids, _IN_CHUNK):
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM {_RESULTS} WHERE id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM {_RESULTS}_sensors WHERE id IN ({marks})", chunk)
+        return len(ids)
+
 
 def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+_HOUR_US = 3_600_000_000
+
+
+def _from_micros(micros: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)

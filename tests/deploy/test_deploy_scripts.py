@@ -217,8 +217,8 @@ def test_the_startup_command_and_health_path_match_the_dashboard_app() -> None:
         from dashboard_api.main import app  # type: ignore[import-not-found]
     except ModuleNotFoundError:
         pytest.skip("dashboard_api.main does not exist yet; deploy.sh skips publishing it (tested above)")
-    routes = {(route.path, method) for route in app.routes for method in getattr(route, "methods", ())}
-    assert ("/healthz", "GET") in routes
+    paths = app.openapi()["paths"]  # the app's own route table, however its routers are included
+    assert "get" in paths.get("/healthz", {})
 
 
 # --- Unattended prod ------------------------------------------------------------------------------------

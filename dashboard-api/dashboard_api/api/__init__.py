@@ -1,0 +1,1 @@
+"""The HTTP surface: one router per resource (``routes/``), gathered in :mod:`.router`."""

@@ -1,0 +1,49 @@
+"""What the running API holds, built in the lifespan (never at import) and handed to routes by
+the dependencies in :mod:`dashboard_api.deps`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from analyzer.keys import RedisKeys
+from analyzer.settings import Settings
+from dashboard_api.identity.api_keys import ApiKeyRing
+from dashboard_api.identity.entra import EntraVerifier
+from dashboard_api.settings import DashboardSettings
+from dashboard_api.store_access import StoreAccess
+from schemas.catalog import SensorCatalog
+
+
+@dataclass
+class StreamSlots:
+    """Counts open event streams so their number stays bounded."""
+
+    limit: int
+    open: int = 0
+
+    def take(self) -> bool:
+        if self.open >= self.limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open -= 1
+
+
+@dataclass
+class DashboardState:
+    settings: Settings
+    config: DashboardSettings
+    catalog: SensorCatalog
+    keys: RedisKeys
+    redis: Redis
+    store: StoreAccess
+    api_keys: ApiKeyRing
+    entra: EntraVerifier | None
+    streams: StreamSlots = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.streams = StreamSlots(self.config.sse_max_connections)
