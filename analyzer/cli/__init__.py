@@ -533,5 +533,3 @@ def _register_tier_commands() -> None:
 
 
 _register_tier_commands()
-
-
