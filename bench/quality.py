@@ -55,6 +55,8 @@ class SetResult:
     scored_series: int = 0
     #: Whether false alarms belong to this row (not for per-kind rows, whose alarms are the set's).
     own_alarms: bool = True
+    #: Detector -> [alarms it took part in that overlap a labelled window, alarms that overlap none].
+    by_detector: dict[str, list[int]] = field(default_factory=dict)
 
     def add(self, evaluation: Evaluation, events: EventMetrics | None = None) -> None:
         part = evaluation.scored
@@ -62,10 +64,25 @@ class SetResult:
         self.truth.append(evaluation.data.labels[part])
         self.flagged.append(evaluation.predictions.status[part])
         self.series += 1
+        self._count_detectors(evaluation)
         scores = evaluation.predictions.scores
         self.scored_series += int(
             bool(np.isfinite(scores["max_abs_z"][part]).any() or np.isfinite(scores["if_score"][part]).any())
         )
+
+    def _count_detectors(self, evaluation: Evaluation) -> None:
+        """Which detectors raised each alarm (a run of anomalous rows) after probation."""
+        status, caught = evaluation.predictions.status, evaluation.predictions.caught_by
+        labels = evaluation.data.labels
+        part = slice(evaluation.probation, len(status))
+        flagged = status[part]
+        starts = np.flatnonzero(flagged & ~np.r_[False, flagged[:-1]]) + evaluation.probation
+        ends = np.flatnonzero(flagged & ~np.r_[flagged[1:], False]) + evaluation.probation
+        for start, end in zip(starts, ends, strict=True):
+            detectors = {d for row in range(start, end + 1) for d in caught[row]}
+            true = bool(labels[start : end + 1].any())
+            for detector in detectors:
+                self.by_detector.setdefault(detector, [0, 0])[0 if true else 1] += 1
 
     def point(self) -> dict[str, float]:
         if not self.truth:
@@ -89,6 +106,9 @@ class SetResult:
                 "false_alarm_rate": round(point["false_alarm_rate"], 5),
                 "series": self.series,
                 "scored_series": self.scored_series,
+                "alarms_by_detector": {
+                    d: {"in_window": a, "false": b} for d, (a, b) in sorted(self.by_detector.items())
+                },
             }
         return figures
 
@@ -147,6 +167,7 @@ def table(results: list[SetResult]) -> str:
         "| median delay |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    detectors = sorted({d for r in results for d in r.by_detector})
     for result in results:
         f = result.figures()
         scored = per_day = ""
@@ -159,6 +180,17 @@ def table(results: list[SetResult]) -> str:
             f"| {result.name} | {scored} | {f['windows_detected']} of {f['windows']} | {per_day} | {point} "
             f"| {duration(result.events.median_delay_s)} |"
         )
+    if detectors:
+        lines += [
+            "",
+            "alarms by detector (in a labelled window / false; an alarm raised by several counts for each):",
+            "| set | " + " | ".join(detectors) + " |",
+            "| --- | " + " | ".join("---" for _ in detectors) + " |",
+        ]
+        for result in results:
+            if result.by_detector:
+                cells = [result.by_detector.get(d, [0, 0]) for d in detectors]
+                lines.append(f"| {result.name} | " + " | ".join(f"{a} / {b}" for a, b in cells) + " |")
     return "\n".join(lines)
 
 
@@ -170,6 +202,10 @@ def pooled(name: str, results: list[SetResult]) -> SetResult:
         total.flagged += result.flagged
         total.series += result.series
         total.scored_series += result.scored_series
+        for detector, (true, false) in result.by_detector.items():
+            counts = total.by_detector.setdefault(detector, [0, 0])
+            counts[0] += true
+            counts[1] += false
     return total
 
 

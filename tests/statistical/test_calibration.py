@@ -10,7 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from analyzer.tiers.statistical.calibration import ExceedanceCounts, min_rows, rank_for, threshold, thresholds
+from analyzer.tiers.statistical.calibration import (
+    ExceedanceCounts,
+    gaussian_threshold,
+    min_rows,
+    rank_for,
+    scaled_chi2_threshold,
+    threshold,
+    thresholds,
+)
 
 
 @pytest.mark.parametrize("n", [99, 200, 999])
@@ -69,3 +77,18 @@ def test_counts_add_merge_and_expire_in_any_order(scores: np.ndarray, cut: int) 
     assert np.all(approx[certified] > exact[certified])  # flagging above the bin edge: never more alarms
     assert np.all(approx[certified] <= exact[certified] * 1.02 + 1e-12)
     assert np.array_equal(np.isinf(approx), ~certified)
+
+
+def test_parametric_fallbacks_reach_rates_the_rows_cannot_certify() -> None:
+    rng = np.random.default_rng(8)
+    z = rng.standard_normal((2_000_000, 4))
+    assert (np.abs(z).max(axis=1) > gaussian_threshold(1e-4, tests=4)).mean() == pytest.approx(1e-4, rel=0.15)
+    # a sum of squares with unequal weights (as Q is): the matched chi-square from 3,000 rows only
+    weights = np.array([3.0, 1.0, 0.5, 0.2])
+    q = (z**2 * weights).sum(axis=1)
+    limit = scaled_chi2_threshold(q[:3000], 1e-4)
+    assert not threshold(q[:3000], 1e-4).certified
+    # two moments cannot know the tail exactly: with one weight dominating, the real rate is
+    # about three times the target (documented in scaled_chi2_threshold)
+    assert 1e-4 / 3 < (q > limit).mean() < 4e-4
+    assert math.isinf(scaled_chi2_threshold(np.array([1.0, np.nan]), 0.01))

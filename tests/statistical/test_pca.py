@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from analyzer.tiers.statistical.calibration import threshold
+from analyzer.tiers.statistical.calibration import gaussian_threshold, threshold
 from analyzer.tiers.statistical.pca import CovarianceState, PcaMonitor, fit_from_state, fit_pca, n_components_for
 
 FEATURES = ("flow", "dp", "current", "vibration", "temp")
@@ -149,3 +149,25 @@ def test_a_model_from_folded_batches_equals_one_from_all_rows() -> None:
     probe = _plant(20, seed=12)
     assert np.allclose(folded.score(probe).q, direct.score(probe).q)
     assert np.allclose(folded.loadings, direct.loadings)  # the sign convention makes them identical
+
+
+def test_per_sensor_residuals_name_the_broken_pair_against_a_bonferroni_threshold() -> None:
+    training = _plant(6000, seed=13)
+    monitor = fit_pca(training[:4000], FEATURES).with_held_out(training[4000:])
+    fresh = monitor.residual_z(_plant(20_000, seed=14))
+    # on rows the model did not see, every feature's residual z has a spread of about one
+    assert np.sqrt((fresh**2).mean(axis=0)) == pytest.approx(np.ones(5), abs=0.05)
+    limit = gaussian_threshold(1e-4, tests=len(FEATURES))
+    assert (np.abs(fresh).max(axis=1) > limit).mean() < 3e-4
+    row = _plant(1, seed=15)[0]
+    row[1] = 2.5 - 0.3 * (row[0] - 120) / 15  # dp against the flow again
+    broken = monitor.residual_z(row)[0]
+    assert np.abs(broken).max() > limit and set(np.argsort(-np.abs(broken))[:2]) == {0, 1}
+
+
+def test_in_sample_residual_spread_matches_the_eigenvalues() -> None:
+    training = _plant(5000, seed=16)
+    monitor = fit_pca(training, FEATURES)
+    measured = monitor.with_held_out(training).residual_scale  # the same rows: in-sample, measured
+    assert measured == pytest.approx(monitor.residual_scale * np.sqrt(4999 / 5000), rel=1e-6)
+    assert np.isnan(monitor.residual_z(np.full((1, 5), np.nan))).all()

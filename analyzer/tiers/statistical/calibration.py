@@ -46,6 +46,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,44 @@ def thresholds(scores: np.ndarray, target: float) -> np.ndarray:
     rank = np.maximum(rank, 1)
     picked = np.take_along_axis(ordered, np.clip(rank - 1, 0, max(len(ordered) - 1, 0))[None, :], axis=0)[0]
     return np.where(rank <= n, picked, np.inf)
+
+
+def gaussian_threshold(target: float, tests: int = 1) -> float:
+    """``|z|`` threshold with two-sided rate ``target`` over ``tests`` Gaussian scores (Bonferroni).
+
+    The parametric fallback when the training rows cannot certify ``target`` (rates of one per
+    week at 10-second rows need 60,000 of them), e.g. for ``max_j |residual_z_j|`` of a PCA monitor
+    over ``p`` sensors, or a young sensor's |z| (with :func:`~.behaviour.young_window_factor`).
+
+    >>> round(gaussian_threshold(0.0027), 2), round(gaussian_threshold(1e-5, tests=85), 2)
+    (3.0, 5.3)
+    """
+    return float(stats.norm.isf(target / (2 * tests)))
+
+
+def scaled_chi2_threshold(scores: np.ndarray, target: float) -> float:
+    """A threshold for a sum of squares (Q, T^2) at any rate: ``g chi2(1 - target; h)`` with ``g``
+    and ``h`` matched to the mean and variance of ``scores`` (Nomikos and MacGregor's rule for Q).
+
+    Use it on scores of rows the model was not fitted on; it extrapolates the tail by a
+    distribution, where :func:`threshold` only reads it off the data. Two moments do not fix the
+    far tail: when one residual direction dominates Q, the real rate at 1e-4 can be about three
+    times ``target``; pick ``target`` with that margin (the persistence rule then thins it).
+
+    >>> rng = np.random.default_rng(0)
+    >>> q = (rng.standard_normal((20_000, 6)) ** 2).sum(axis=1)
+    >>> round(scaled_chi2_threshold(q, 1e-4), 1), round(float(stats.chi2.isf(1e-4, 6)), 1)
+    (28.2, 27.9)
+    """
+    finite = np.asarray(scores, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if len(finite) < 3:
+        return math.inf
+    mean, variance = float(finite.mean()), float(finite.var(ddof=1))
+    if mean <= 0 or variance <= 0:
+        return float(finite.max()) if len(finite) else math.inf
+    g, h = variance / (2 * mean), 2 * mean * mean / variance
+    return g * float(stats.chi2.isf(target, h))
 
 
 @dataclass(frozen=True)
