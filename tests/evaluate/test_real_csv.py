@@ -47,6 +47,9 @@ def _european(path: Path, rows: int = 120) -> Path:
     return _export(path, lines)
 
 
+_EUROPEAN = CsvOptions(decimal=",", timestamp_column="Zeitstempel", ignore_columns=("Status",))
+
+
 def test_a_european_export_is_read_with_its_zone_names_and_missing_cells(tmp_path: Path) -> None:
     data = _european(tmp_path / "export.csv")
     out = tmp_path / "pred.csv"
@@ -235,3 +238,16 @@ def test_reader_options_reach_the_parser(tmp_path: Path) -> None:
     assert data.names == ["PV"] and np.isnan(data.values[1, 0]) and data.labels.tolist() == [False, True]
     with pytest.raises(EvaluateInputError, match="--delimiter must be one character"):
         read_labelled_csv(tmp_path / "x.csv", "anomaly", CsvOptions(delimiter="::"))
+
+
+async def test_the_driver_reports_progress_for_every_evaluated_row(tmp_path: Path) -> None:
+    from analyzer.catalog.index import SensorIndex
+    from analyzer.devtools.evaluate import derive_catalog, evaluate_data
+    from analyzer.tiers.statistical import StatisticalSettings
+
+    data = read_labelled_csv(_european(tmp_path / "export.csv", rows=150), "anomaly", _EUROPEAN)
+    index = SensorIndex.from_catalog(derive_catalog(data.names, data.values, data.times))
+    seen: list[int] = []
+    evaluation = await evaluate_data(index, data, StatisticalSettings(), progress=seen.append)
+    assert sum(seen) == 150 and len(seen) == 3  # batches of 64, 64, 22
+    assert evaluation.predictions.status.shape == (150,)
