@@ -111,7 +111,8 @@ REFUSALS: list[tuple[str, Any, list[str]]] = [
     ("boolean", normal_payload(INDEX, **{"TI-102": True}), ["non-numeric", "TI-102"]),
     ("nan", normal_payload(INDEX, **{"TI-101": float("nan")}), ["non-finite", "TI-101"]),
     ("infinity", normal_payload(INDEX, **{"FI-101": float("inf"), "FI-102": float("-inf")}), ["non-finite", "FI-101"]),
-    ("future", normal_payload(INDEX, datetime.now(UTC) + timedelta(minutes=6)), ["in the future"]),
+    # built when the module is collected: far enough ahead to stay past the 5 min skew however long the suite runs
+    ("future", normal_payload(INDEX, datetime.now(UTC) + timedelta(hours=2)), ["in the future"]),
     ("too old", normal_payload(INDEX, datetime.now(UTC) - timedelta(hours=24, minutes=1)), ["older than the 24 h"]),
     ("naive time", normal_payload(INDEX) | {"timestamp": "2026-01-01T00:00:00"}, ["no time zone"]),
     ("oversize", _oversize(), ["bytes; the limit is 65536 bytes"]),
