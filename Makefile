@@ -12,12 +12,13 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: run test lint bench bench-all checkov install system-deps schemas clean help
+.PHONY: run test lint bench bench-all quality checkov install system-deps schemas clean help
 
 help:
 	@echo "make run     run simulator -> Redis -> worker -> store and the analyzer API (Ctrl-C stops)"
 	@echo "make test    lint and run every test (real Redis, Cosmos-protocol server, checkov)"
 	@echo "make bench   tier 1+2 throughput and latency against a naive reference and River"
+	@echo "make quality detection quality on the NAB development set and the simulator (a few minutes)"
 	@echo "make checkov the Terraform security checks (offline)"
 	@echo "make schemas regenerate schemas/json from the pydantic models"
 
@@ -70,6 +71,11 @@ bench-all: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m bench.heuristic
 	$(BIN)/python -m bench.worker
 	$(BIN)/python -m bench.store_cost
+
+# Detection quality (a benchmark, not a test): NAB series from ../shared/dev-data/nab-dev and the
+# simulator; one table, then one JSON line with the totals.
+quality: $(STAMP)
+	$(BIN)/python -m bench.quality
 
 checkov: $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov -d infrastructure --framework terraform --skip-download --compact --quiet

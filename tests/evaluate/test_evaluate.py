@@ -86,7 +86,8 @@ def test_predictions_file_has_one_row_per_reading_with_the_right_columns(tmp_pat
     assert result.exit_code == 0, result.output
     with out.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["timestamp", "final_status", "severity", "if_score", "max_abs_z", "label"]
+    # the columns scripts read come first, unchanged; new ones are only appended
+    assert list(rows[0])[:6] == ["timestamp", "final_status", "severity", "if_score", "max_abs_z", "label"]
     assert len(rows) == 10
     assert [r["final_status"] for r in rows] == ["anomaly" if t >= 90 else "normal" for t in T_VALUES]
     assert [int(r["label"]) for r in rows] == LABELS

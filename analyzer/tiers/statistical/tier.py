@@ -307,8 +307,8 @@ class StatisticalTier:
         The fold asks as each new time bucket starts, so when a model changes is part of the fold.
         """
         s = self.settings
-        if state.learned < s.if_min_training_rows:
-            return False
+        if not self.features or state.learned < s.if_min_training_rows:
+            return False  # no sensor can be a forest feature (all hourly), or too few rows yet
         if state.model is None or state.learned >= state.next_training:
             return True
         return stream_time - state.trained_at >= s.if_retrain_interval_s

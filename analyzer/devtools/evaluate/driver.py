@@ -1,0 +1,152 @@
+"""The driver: rows through the analysis exactly as the worker folds them, in process.
+
+This is the one part of ``evaluate`` that knows how the analysis runs; the rest (input, metrics,
+report) sees only :class:`Predictions`. Rows are folded in micro-batches of 64 through the same
+:class:`~analyzer.analysis.fold.Folder` as production (tiers, the alarm step with its delays and
+deadbands, learning, retraining at the fold's training points), with entry ids taken from the
+reading times; no Redis. With ``fit`` rows, those are folded first (learning and training as they
+go), then the evaluated rows follow; if the evaluated rows do not start after the fit rows, their
+ids are shifted to come after them (reading times are kept). A catalogue whose sensors are all
+hourly gives the forest no feature: it is skipped with a warning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from analyzer.analysis.fold import Folder
+from analyzer.catalog.index import SensorIndex
+from analyzer.devtools.evaluate.csv_input import LabelledData
+from analyzer.reading import Reading
+from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
+from schemas.results import AnalysisResult
+
+#: Per-row scores the driver fills (column name -> meaning); see ``report.COLUMNS``.
+SCORES = ("max_abs_z", "if_score", "if_raw")
+Progress = Callable[[int], None]
+
+
+@dataclass
+class Predictions:
+    """Per evaluated row: the verdict, what raised it and the detectors' scores."""
+
+    status: np.ndarray  # bool, final status anomaly
+    severity: list[str]
+    #: Score name -> per-row value (NaN where the detector did not score the row).
+    scores: dict[str, np.ndarray]
+    #: The sensor with the largest |z| ("" when no sensor was scored).
+    top_sensor: list[str]
+    #: The detectors whose conditions made the row anomalous, e.g. ``("heuristic", "zscore")``.
+    caught_by: list[tuple[str, ...]]
+    models_trained: int = 0
+    training_s: list[float] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def empty(cls, n_rows: int) -> Predictions:
+        return cls(
+            np.zeros(n_rows, bool),
+            [""] * n_rows,
+            {name: np.full(n_rows, np.nan) for name in SCORES},
+            [""] * n_rows,
+            [()] * n_rows,
+        )
+
+
+def _readings(
+    index: SensorIndex, source: LabelledData, start: int, stop: int, shift_ms: int, seq0: int
+) -> list[Reading]:
+    cols = np.array([index.position.get(n, -1) for n in source.names], dtype=np.intp)
+    known = cols >= 0
+    rows = []
+    for k in range(start, stop):
+        values = np.full(len(index), np.nan)
+        values[cols[known]] = source.values[k][known]
+        t = float(source.times[k])
+        rows.append(Reading(f"{int(t * 1000) + shift_ms}-{seq0 + k}", datetime.fromtimestamp(t, UTC), values, {}, ()))
+    return rows
+
+
+#: The detector behind each alarm kind, in the predictions' ``caught_by`` column.
+_DETECTOR = {
+    "high": "heuristic",
+    "high_high": "heuristic",
+    "low": "heuristic",
+    "low_low": "heuristic",
+    "out_of_range": "quality",
+    "rate_of_change": "quality",
+    "stale": "quality",
+    "flatline": "stuck",
+    "zscore": "zscore",
+    "forest": "forest",
+    "pca": "pca",
+}
+
+
+def caught_by(result: AnalysisResult) -> tuple[str, ...]:
+    """``heuristic``, ``zscore``, ``stuck``, ``forest``, ...: the detectors whose alarms counted the row."""
+    return tuple(sorted({_DETECTOR.get(a.split(":", 1)[0], "other") for a in result.alarm_ids}))
+
+
+def _record(out: Predictions, row: int, result: AnalysisResult) -> None:
+    out.status[row] = result.final_status == "anomaly"
+    out.severity[row] = result.severity_level.value if result.severity_level else ""
+    out.caught_by[row] = caught_by(result)
+    statistical = result.statistical
+    if statistical is not None and statistical.z_scores:
+        top, z = max(statistical.z_scores.items(), key=lambda kv: abs(kv[1]))
+        out.scores["max_abs_z"][row] = abs(z)
+        out.top_sensor[row] = top
+    ml = result.ml
+    if ml is not None and ml.results.status in ("Normal", "Anomaly"):
+        out.scores["if_score"][row] = ml.results.score
+        out.scores["if_raw"][row] = ml.results.raw_score
+
+
+async def run_stream(
+    index: SensorIndex,
+    data: LabelledData,
+    settings: StatisticalSettings,
+    *,
+    fit: LabelledData | None = None,
+    batch: int = 64,
+    progress: Progress | None = None,
+) -> Predictions:
+    """Fold ``data`` in time order as the worker does; fold ``fit`` first when given."""
+    tier = StatisticalTier(index, settings)
+    folder = Folder(index, tier)
+    state = folder.new_state()
+    out = Predictions.empty(len(data.times))
+    if not tier.features:
+        out.warnings.append(
+            "no sensor is usable as an IsolationForest feature (every column looks hourly); the forest is skipped"
+        )
+    shift_ms = 0
+    if fit is not None and len(fit.times) and len(data.times) and data.times[0] <= fit.times[-1]:
+        shift_ms = int((fit.times[-1] - data.times[0]) * 1000) + settings.bucket_s * 1000
+
+    async def fold(rows: list[Reading]) -> list[AnalysisResult]:
+        nonlocal state
+        outcome = await folder.fold_readings(state, rows)
+        state = outcome.state
+        for model in outcome.models:
+            out.models_trained += 1
+            out.training_s.append(model.training_s)
+        return outcome.results
+
+    if fit is not None and len(fit.times):
+        for start in range(0, len(fit.times), batch):
+            await fold(_readings(index, fit, start, min(start + batch, len(fit.times)), 0, 0))
+    seq0 = len(fit.times) if fit is not None else 0
+    for start in range(0, len(data.times), batch):
+        stop = min(start + batch, len(data.times))
+        results = await fold(_readings(index, data, start, stop, shift_ms, seq0))
+        for k, result in enumerate(results):
+            _record(out, start + k, result)
+        if progress is not None:
+            progress(stop - start)
+    return out
