@@ -62,7 +62,8 @@ AlarmKind = Literal[
     "pca",
 ]
 ALARM_KINDS: frozenset[str] = frozenset(get_args(AlarmKind))
-AlarmTier = Literal["heuristic", "statistical", "ml"]
+#: The tier that raised the alarm (``quality``: rate of change, stale, out of range).
+AlarmTier = Literal["heuristic", "statistical", "ml", "quality"]
 
 #: One history sample: epoch seconds and the values it carried.
 Sample = tuple[float, Mapping[str, float]]
