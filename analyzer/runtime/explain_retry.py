@@ -99,7 +99,7 @@ class RetryQueue:
 
     async def waiting(self) -> dict[str, float]:
         """Every id with its due time (epoch seconds), soonest first."""
-        pairs = await self.redis.zrange(self.key, 0, -1, withscores=True)
+        pairs = cast(list[tuple[Any, float]], await self.redis.zrange(self.key, 0, -1, withscores=True))
         return {_text(alarm_id): float(score) / 1000 for alarm_id, score in pairs}
 
 
