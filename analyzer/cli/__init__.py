@@ -1,16 +1,16 @@
 """``sensor-analyzer``: the command line of the analyzer.
 
 Every command reads the same settings (environment variables, ``.env``); options override a few.
-Commands live beside what they run: ``stack`` (api, worker, sweep, run), ``landing`` (ingest,
-simulate, replay); ``evaluate`` with its tool in ``analyzer/devtools``.
+Commands live beside what they run: ``stack`` (api, worker, explain, sweep, run), ``landing``
+(ingest, simulate, replay), ``tier3`` (report-llm); ``evaluate`` with its tool in ``analyzer/devtools``.
 """
 
 from __future__ import annotations
 
-from analyzer.cli import landing, stack
+from analyzer.cli import landing, stack, tier3
 from analyzer.cli.app import app
 from analyzer.devtools.evaluate import evaluate_command
 
 app.command("evaluate")(evaluate_command)
 
-__all__ = ["app", "landing", "stack"]
+__all__ = ["app", "landing", "stack", "tier3"]
