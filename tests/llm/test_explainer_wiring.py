@@ -57,11 +57,14 @@ async def test_the_explain_command_with_openai_compatible_set_in_the_environment
             await asyncio.sleep(0.1)
             record = await services.alarms.get(alarm_id)
         assert record.llm is not None, "the explain process wrote no context in time"
+        assert record.llm.status == "ok", record.llm
         assert record.llm.provider == "openai-compatible" and record.llm.model == "plant-llm"
         assert record.llm.status == "ok" and not record.llm.offline
         stored = await services.store.get_alarm(alarm_id)
         assert stored is not None and stored.llm == record.llm
-        [request] = model_server.requests()
+        requests = model_server.requests()
+        assert len(requests) == 1, [r.body for r in requests]
+        [request] = requests
         assert request.path == "/v1/chat/completions" and request.body["model"] == "plant-llm"
         assert request.body["response_format"]["type"] == "json_schema"
         process.send_signal(signal.SIGTERM)
