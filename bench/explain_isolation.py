@@ -3,7 +3,8 @@
 The analysis worker drains ``--payloads`` simulated payloads (tiers 1 and 2, SQLite) while tier 3's
 explainer runs in the same process and event loop (as in ``sensor-analyzer run`` and in the
 analyzer's container app, the worst case: the ``explain`` command runs it in a process of its own).
-Scenarios, each on a fresh stream key, ``--repeat`` times (the median rate is printed):
+Scenarios, each on a fresh stream key, in ``--repeat`` rounds after a warm-up run (the median rate
+is printed):
 
 * ``no tier 3``: the worker alone;
 * ``offline``: the explainer writing the offline text;
@@ -16,8 +17,9 @@ Scenarios, each on a fresh stream key, ``--repeat`` times (the median rate is pr
 is asked about that many new alarm records (and more: tier 2 sees the same excursions) while the
 worker runs. The model server is ``tests/llm/model_server.py`` in a child process (its CPU time is not the
 worker's). Prints the worker's payloads/s per scenario, the alarm events tier 3 was asked about,
-the HTTP requests the server received during the worker's run, and the contexts written; last,
-one JSON line. Keys and files are removed after.
+the HTTP requests the server received during the worker's run, the worker's folds refused and done
+again because a context was written to an alarm meanwhile (it bumps the fold's epoch), and the
+contexts written; last, one JSON line. Keys and files are removed after.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import statistics
 import subprocess
 import sys
@@ -49,6 +52,19 @@ from analyzer.runtime.services import open_services
 from analyzer.runtime.worker import ConsumerConfig, analysis_worker
 from analyzer.settings import Settings
 from schemas.catalog import SensorCatalog
+
+
+class RefusedFolds(logging.Handler):
+    """Counts the worker's folds refused because the shared state moved (here: a context was written
+    to an alarm, which bumps the fold's epoch), so the fold was done again."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("fold from"):
+            self.count += 1
 
 
 @dataclass(frozen=True)
@@ -157,6 +173,10 @@ async def run_once(
                 services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=64, block_ms=0), "bench"
             )
             await ensure_group(services.redis, stream, CONSUMER_GROUP)
+            refused = RefusedFolds()
+            pipeline_log = logging.getLogger("analyzer.analysis.pipeline")
+            pipeline_log.addHandler(refused)
+            pipeline_log.setLevel(logging.DEBUG)
             requests_before = model.requests() if model else 0
             if scenario.explainer:
                 explaining = asyncio.create_task(run_explainer(services, stop, consumer="bench-explainer"))
@@ -164,6 +184,7 @@ async def run_once(
             while await worker.read_once():
                 await asyncio.sleep(0)  # as the consumer's own loop does between batches
             elapsed = time.perf_counter() - started
+            pipeline_log.removeHandler(refused)
             requests = (model.requests() if model else 0) - requests_before
             published = await services.redis.xrange(services.keys.alarm_events) or []
             events = Counter(orjson.loads(fields["event"])["kind"] for _, fields in published if fields)
@@ -182,26 +203,34 @@ async def run_once(
         "seconds": round(elapsed, 3),
         "payloads_per_s": round(worker.stats.handled / elapsed, 1),
         "asked": events["opened"] + events["escalated"],
+        "refolds": refused.count,
         "model_requests_during_run": requests,
         "contexts": {k: v for k, v in outcomes.items() if k in ("ok", "cached", "deferred", "fallback")},
     }
 
 
 async def measure(redis_url: str, payloads: int, alarms: int, repeat: int) -> list[dict[str, Any]]:
-    figures = []
-    for scenario in SCENARIOS:
-        model = ModelProcess(scenario.model) if scenario.model else None
-        try:
-            runs = [await run_once(redis_url, payloads, alarms, scenario, model) for _ in range(repeat)]
-        finally:
-            if model is not None:
-                model.stop()
-        best = runs[-1] | {
-            "payloads_per_s": statistics.median(r["payloads_per_s"] for r in runs),
-            "runs_payloads_per_s": [r["payloads_per_s"] for r in runs],
+    """Rounds of every scenario in turn (so a change in the machine's load hits all of them), after
+    one unmeasured warm-up run (imports, first training)."""
+    models = {s.model: ModelProcess(s.model) for s in SCENARIOS if s.model}
+    runs: dict[str, list[dict[str, Any]]] = {s.name: [] for s in SCENARIOS}
+    try:
+        await run_once(redis_url, min(payloads, 500), 0, SCENARIOS[0], None)
+        for _ in range(repeat):
+            for scenario in SCENARIOS:
+                model = models[scenario.model] if scenario.model else None
+                runs[scenario.name].append(await run_once(redis_url, payloads, alarms, scenario, model))
+    finally:
+        for model in models.values():
+            model.stop()
+    return [
+        measured[-1]
+        | {
+            "payloads_per_s": statistics.median(r["payloads_per_s"] for r in measured),
+            "runs_payloads_per_s": [r["payloads_per_s"] for r in measured],
         }
-        figures.append(best)
-    return figures
+        for measured in runs.values()
+    ]
 
 
 def main() -> None:
@@ -220,12 +249,13 @@ def main() -> None:
         f"the analysis worker's rate with tier 3 beside it ({args.payloads} payloads, {args.alarms} limit "
         "excursions, tiers 1+2, SQLite):"
     )
-    print(f"{'scenario':<16} {'payloads/s (median; runs)':<34} {'asked':>6} {'requests':>9}  contexts")
+    print(f"{'scenario':<16} {'payloads/s (median; runs)':<34} {'asked':>6} {'requests':>9} {'refolds':>8}  contexts")
     for row in figures:
         runs = ", ".join(f"{r:g}" for r in row["runs_payloads_per_s"])
         rate = f"{row['payloads_per_s']:g} ({runs})"
         print(
-            f"{row['scenario']:<16} {rate:<34} {row['asked']:>6} {row['model_requests_during_run']:>9}  "
+            f"{row['scenario']:<16} {rate:<34} {row['asked']:>6} {row['model_requests_during_run']:>9} "
+            f"{row['refolds']:>8}  "
             f"{row['contexts']}"
         )
     print(json.dumps(figures))
