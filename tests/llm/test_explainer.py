@@ -312,3 +312,23 @@ async def test_the_worker_keeps_its_pace_while_the_model_hangs(
         with contextlib.suppress(Exception):
             await asyncio.gather(*tasks)
     model_server.default = Answer()
+
+
+async def test_the_same_situation_again_within_the_cache_window_reuses_the_answer(
+    open_stack: OpenStack, model_server: ModelServer
+) -> None:
+    """A resolved alarm that comes back in the same state is a new record: it gets the cached answer,
+    marked ``cached``, with no model call."""
+    services, explainer = await open_stack()
+    await land_and_analyse(services, readings([ABOVE_HIGH] * 3))
+    await explain_pending(services, explainer)
+    first = await record_id(services, HIGH_KEY)
+    await services.alarms.resolve(first, by="alice", note="reset", root_cause=RootCause.PROCESS_UPSET)
+    await land_and_analyse(services, readings([ABOVE_HIGH] * 3))
+    await explain_pending(services, explainer)
+    second = await record_id(services, HIGH_KEY)
+    assert second != first
+    record = await _record(services.alarms, second)
+    assert record.llm is not None and record.llm.status == "cached" and record.llm.provider == "openai-compatible"
+    assert record.llm.summary == (await services.alarms.get(first)).llm.summary  # type: ignore[union-attr]
+    assert len(model_server.requests()) == 1
