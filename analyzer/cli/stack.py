@@ -189,8 +189,8 @@ async def _run_stack(
     typer.echo(f"  Redis       {redis_kind}; stream {settings.stream_key}")
     where = settings.sqlite_path if settings.store_backend == "sqlite" else settings.cosmos_db_endpoint
     typer.echo(f"  store       {settings.store_backend}: {where}")
-    typer.echo(f"  API         http://127.0.0.1:{port}/docs  (health: /readyz)")
     typer.echo(f"  tier 3      {settings.llm_provider} (explainer group on the alarm events)")
+    typer.echo(f"  API         http://127.0.0.1:{port}/docs  (health: /readyz)")
     typer.echo(f"  simulator   {backfill} payloads now, then one every {interval_s:g} s; labels in {labels}")
     typer.echo("  Ctrl-C stops everything.")
 
