@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CONSUMER_GROUP = "analyzer"
+#: Tier 3's consumer group on the alarm events (analyzer/runtime/explainer.py).
+EXPLAIN_GROUP = "explainer"
 PAYLOAD_FIELD = "payload"
 
 
@@ -98,6 +100,11 @@ class RedisKeys:
 
     def llm_cache(self, fingerprint: str) -> str:
         return f"{self.stream}:llm:cache:{fingerprint}"
+
+    @property
+    def llm_retry(self) -> str:
+        """Alarm records whose context was deferred, scored by when to ask again (ms, Redis time)."""
+        return f"{self.stream}:llm:retry"
 
     def llm_usage(self, day: str) -> str:
         """Calls, tokens, latency and outcomes of one UTC day (``YYYY-MM-DD``)."""

@@ -149,6 +149,17 @@ class Settings(BaseSettings):
             raise ValueError("LLM_PROVIDER=openai-compatible needs LLM_BASE_URL and LLM_MODEL")
         return self
 
+    #: The explanation consumer (analyzer/runtime/explainer.py): ``sensor-analyzer api`` runs it
+    #: beside the HTTP service when true (``run`` and ``explain`` always run it). It explains up to
+    #: ``EXPLAIN_CONCURRENCY`` alarm events at once; a deferred context is asked again after its
+    #: ``retry_after_s`` (at least ``EXPLAIN_RETRY_MIN_S``), polled every ``EXPLAIN_RETRY_POLL_S``,
+    #: for records opened less than ``EXPLAIN_RETRY_MAX_AGE_S`` ago (0 = however old).
+    explain_consumer_enabled: bool = True
+    explain_concurrency: int = Field(4, ge=1, le=64)
+    explain_retry_min_s: float = Field(30.0, gt=0)
+    explain_retry_poll_s: float = Field(5.0, gt=0)
+    explain_retry_max_age_s: int = Field(24 * 3600, ge=0)
+
     # ---- end of tier 3 -------------------------------------------------------------------------
 
     # Services.

@@ -4,9 +4,10 @@
 # stream-triggered function) and POST /api/v1/sweep (called by the timer function).
 #
 # Tier 3 (LLM explanations) runs in the same process: `sensor-analyzer api` also runs the
-# explanation consumer (EXPLAIN_CONSUMER_ENABLED=true), a member of one Redis consumer group on
-# "{stream}:episode-events". Every replica runs one consumer and the group shares the events
-# between them, so each new or escalated episode is explained once whatever the replica count;
+# explanation consumer (EXPLAIN_CONSUMER_ENABLED=true), a member of the Redis consumer group
+# "explainer" on "{<stream>}:alarm-events". Every replica runs one consumer and the group shares the
+# events between them, so each new or escalated alarm is explained once whatever the replica count
+# (contexts deferred by an outage or the budget wait in one Redis retry queue, claimed by one replica);
 # scaling out for HTTP load adds consumers, never duplicate explanations. min_replicas >= 1 (the
 # variable refuses 0) so there is always a consumer: with scale-to-zero, events would wait until
 # the next HTTP request woke a replica. Azure OpenAI is reached with the analyzer's identity

@@ -62,7 +62,7 @@ output "deployer_ip_ranges" {
 
 output "tier3_explanations" {
   description = "How tier 3 runs: inside the analyzer container app, one consumer per replica in one consumer group."
-  value       = "sensor-analyzer api runs the explanation consumer (EXPLAIN_CONSUMER_ENABLED=true): one consumer per replica in one Redis consumer group on ${var.stream_key}:episode-events, which shares the events between replicas; ${var.analyzer_min_replicas} to ${var.analyzer_max_replicas} replicas, never 0, so events are always consumed."
+  value       = "sensor-analyzer api runs the explanation consumer (EXPLAIN_CONSUMER_ENABLED=true): one consumer per replica in the Redis consumer group explainer on {${var.stream_key}}:alarm-events, which shares the events between replicas; ${var.analyzer_min_replicas} to ${var.analyzer_max_replicas} replicas, never 0, so events are always consumed."
 }
 
 output "cosmos_db_endpoint" {

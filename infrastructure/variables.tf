@@ -346,7 +346,7 @@ variable "analyzer_memory" {
 }
 
 variable "analyzer_min_replicas" {
-  description = "Minimum analyzer replicas. At least 1: the trigger calls it every 10 s, and every replica runs one tier 3 explanation consumer, so with 0 nothing would consume the episode events."
+  description = "Minimum analyzer replicas. At least 1: the trigger calls it every 10 s, and every replica runs one tier 3 explanation consumer, so with 0 nothing would consume the alarm events."
   type        = number
   default     = 1
 
@@ -448,7 +448,7 @@ variable "openai_deployment_sku" {
 }
 
 variable "openai_capacity" {
-  description = "Deployment capacity in thousands of tokens per minute. The LLM is asked once per new anomaly episode, so a small quota suffices."
+  description = "Deployment capacity in thousands of tokens per minute. The LLM is asked once per new or escalated alarm, so a small quota suffices."
   type        = number
   default     = 30
 

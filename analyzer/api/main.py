@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 
 from analyzer.api.routes import analyze, health, ingest, sweep
+from analyzer.runtime.explainer import run_explainer
 from analyzer.runtime.services import Services, open_services
 from analyzer.settings import Settings, get_settings
 from analyzer.store.protocol import InvalidContinuationError, StoreError
@@ -31,6 +32,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         tier2 = app.state.services.pipeline.statistical
         if owned and tier2 is not None:
             training = asyncio.create_task(tier2.run_training(stop), name="tier2-training")
+        # Tier 3's consumer of the alarm events (EXPLAIN_CONSUMER_ENABLED); `run` runs its own beside the workers.
+        explaining = None
+        if owned and app.state.services.settings.explain_consumer_enabled:
+            explaining = asyncio.create_task(run_explainer(app.state.services, stop), name="tier3-explainer")
         # Telemetry (analyzer/telemetry.py): the exporter when a connection string is set, the lag gauge.
         telemetry = asyncio.create_task(
             run_process_telemetry(
@@ -44,6 +49,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             stop.set()
             if training is not None:
                 await training
+            if explaining is not None:
+                await explaining
             await telemetry
             if owned:
                 await app.state.services.close()

@@ -8,10 +8,10 @@ operator API); ``evaluate`` with its tool in ``analyzer/devtools``.
 
 from __future__ import annotations
 
-from analyzer.cli import dashboard, landing, limits, report, stack
+from analyzer.cli import dashboard, landing, limits, report, stack, tier3
 from analyzer.cli.app import app
 from analyzer.devtools.evaluate import evaluate_command
 
 app.command("evaluate")(evaluate_command)
 
-__all__ = ["app", "dashboard", "landing", "limits", "report", "stack"]
+__all__ = ["app", "dashboard", "landing", "limits", "report", "stack", "tier3"]

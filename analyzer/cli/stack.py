@@ -1,4 +1,4 @@
-"""Commands that run the analyzer: the API, the worker, the sweep, and the whole local stack."""
+"""Commands that run the analyzer: the API, the worker, tier 3's explainer, the sweep, and the whole local stack."""
 
 from __future__ import annotations
 
@@ -62,9 +62,11 @@ async def _serve_worker(settings: Settings, stop: asyncio.Event) -> None:
         await services.close()
 
 
-def _background(services: Services, stop: asyncio.Event, *, workers: int) -> list[Awaitable[Any]]:
+def _background(
+    services: Services, stop: asyncio.Event, *, workers: int, explain: bool = False
+) -> list[Awaitable[Any]]:
     """The stream workers of this process and its upkeep (alarm records left unwritten, a Redis
-    that lost its data)."""
+    that lost its data); with ``explain``, tier 3's consumer of the alarm events too."""
     from analyzer.runtime.worker import ConsumerConfig, analysis_worker, default_consumer_name
 
     settings = services.settings
@@ -82,7 +84,35 @@ def _background(services: Services, stop: asyncio.Event, *, workers: int) -> lis
         for n in range(workers)
     ]
     tasks.append(services.maintain(stop))
+    if explain:
+        from analyzer.runtime.explainer import run_explainer
+
+        tasks.append(run_explainer(services, stop))
     return tasks
+
+
+@app.command()
+def explain(
+    consumer: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+    verbose: Verbose = False,
+) -> None:
+    """Write tier 3's context for new and escalated alarms (consumer group 'explainer' on the alarm
+    events; LLM_PROVIDER picks the model) until SIGTERM/SIGINT."""
+    setup_logging(verbose)
+    settings = load_settings(worker_consumer_name=consumer)
+    run_until_signal(lambda stop: _serve_explainer(settings, stop))
+
+
+async def _serve_explainer(settings: Settings, stop: asyncio.Event) -> None:
+    from analyzer.runtime.explainer import run_explainer
+    from analyzer.runtime.services import open_services
+
+    services = await open_services(settings, statistical=False)  # it analyses nothing
+    try:
+        explainer = await run_explainer(services, stop)
+        typer.echo(f"explainer stopped: {dict(explainer.outcomes)}")
+    finally:
+        await services.close()
 
 
 @app.command()
@@ -122,7 +152,8 @@ def run(
     seed: Annotated[int, typer.Option(help="simulator seed")] = 0,
     verbose: Verbose = False,
 ) -> None:
-    """Run the whole local pipeline: simulator -> Redis -> worker -> store, and the analyzer API. Ctrl-C stops it."""
+    """Run the whole local pipeline: simulator -> Redis -> worker -> store, tier 3's explainer, and the
+    analyzer API. Ctrl-C stops it."""
     from analyzer.devtools.local_redis import local_redis
 
     setup_logging(verbose)
@@ -161,6 +192,7 @@ async def _run_stack(
     typer.echo(f"  Redis       {redis_kind}; stream {settings.stream_key}")
     where = settings.sqlite_path if settings.store_backend == "sqlite" else settings.cosmos_db_endpoint
     typer.echo(f"  store       {settings.store_backend}: {where}")
+    typer.echo(f"  tier 3      {settings.llm_provider} (explainer group on the alarm events)")
     typer.echo(f"  API         http://127.0.0.1:{port}/docs  (health: /readyz)")
     typer.echo(
         f"  simulator   {backfill} payloads of history now, then one every {interval_s:g} s with one anomaly of "
@@ -191,7 +223,7 @@ async def _run_stack(
         await serving
 
     try:
-        await asyncio.gather(serve(), simulate(), *_background(services, stop, workers=workers))
+        await asyncio.gather(serve(), simulate(), *_background(services, stop, workers=workers, explain=True))
     finally:
         await services.close()
     typer.echo("stopped")

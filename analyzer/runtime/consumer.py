@@ -304,7 +304,7 @@ class StreamConsumer:
     async def _reject(self, rejected: Sequence[tuple[str, str, Mapping[str, str]]]) -> None:
         if not rejected:
             return
-        await dead_letter(self.redis, self.keys, rejected)
+        await dead_letter(self.redis, self.keys, rejected, source=self.dead_letter_source)
         await self.redis.xack(self.stream, self.group, *[i for i, _, _ in rejected])
         self.stats.dead_lettered += len(rejected)
         for entry_id, reason, _ in rejected:

@@ -128,7 +128,7 @@ async def dead_letter(
     limit = max_payload_bytes or settings.dead_letter_max_payload_bytes
     now = datetime.now(UTC)
     now_ms = int(now.timestamp() * 1000)
-    ids = f"{keys.dead_letter}:ids"
+    ids = keys.dead_ids
     async with redis.pipeline(transaction=False) as pipe:
         for entry_id, reason, fields in entries:
             record = dead_letter_record(entry_id, reason, fields, source=source, now=now, max_payload_bytes=limit)
@@ -148,5 +148,5 @@ async def dead_letter(
 async def dead_lettered_ids(redis: Redis, keys: RedisKeys, entry_ids: Sequence[str]) -> set[str]:
     if not entry_ids:
         return set()
-    scores = await redis.zmscore(f"{keys.dead_letter}:ids", list(entry_ids))
+    scores = await redis.zmscore(keys.dead_ids, list(entry_ids))
     return {entry_id for entry_id, score in zip(entry_ids, scores, strict=True) if score is not None}

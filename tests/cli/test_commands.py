@@ -11,14 +11,19 @@ import time
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 import redis
 from typer.testing import CliRunner
 
 from analyzer.cli import app
 from analyzer.devtools.local_redis import free_port
+from analyzer.keys import EXPLAIN_GROUP, RedisKeys
+from tests.utils.payloads import normal_payload, plant_index
 
-COMMANDS = ["run", "api", "worker", "ingest", "simulate", "replay", "sweep", "evaluate"]
+INDEX = plant_index()
+
+COMMANDS = ["run", "api", "worker", "explain", "ingest", "simulate", "replay", "sweep", "evaluate", "report-llm"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -89,6 +94,17 @@ def test_run_starts_the_whole_local_pipeline_and_stops_on_ctrl_c(
                 pass
             time.sleep(0.2)
         assert analysed > 125, "backfill plus live payloads were not all analysed in time"
+        # An anomaly: tier 3's explainer (offline provider) writes its context beside the worker.
+        breach = {**normal_payload(INDEX), "TI-101": 360.0}  # above TI-101's High (358.4)
+        assert httpx.post(f"http://127.0.0.1:{port}/api/v1/ingest", json=breach, timeout=5).status_code == 201
+        events = RedisKeys(stream_key).alarm_events
+        with redis.Redis.from_url(redis_url) as r:
+            explained: list[dict] = []
+            while not explained and time.monotonic() < deadline + 30:
+                kinds = [orjson.loads(fields[b"event"]) for _, fields in r.xrange(events)]
+                explained = [e for e in kinds if e["kind"] == "explained" and e["alarm_key"] == "high:TI-101"]
+                time.sleep(0.2)
+        assert explained, "no offline context was written for the High alarm"
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -100,3 +116,5 @@ def test_run_starts_the_whole_local_pipeline_and_stops_on_ctrl_c(
     with redis.Redis.from_url(redis_url) as r:
         groups = r.xinfo_groups(stream_key)
         assert [g["pending"] for g in groups] == [0]  # everything acknowledged before it stopped
+        assert [g["name"] for g in r.xinfo_groups(events)] == [EXPLAIN_GROUP.encode()]
+    assert "tier 3      offline" in output

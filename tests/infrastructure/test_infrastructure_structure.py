@@ -344,7 +344,7 @@ def test_tier3_runs_in_the_analyzer_with_openai_by_identity(stack: Stack) -> Non
     assert roles["role"] == "Cognitive Services OpenAI User"
     assert roles["principal"] == "${azurerm_user_assigned_identity.analyzer.principal_id}"
     assert 'azurerm_role_assignment.main["analyzer_openai"]' in " ".join(app["depends_on"])
-    assert "episode-events" in stack.outputs["tier3_explanations"]["value"]
+    assert "alarm-events" in stack.outputs["tier3_explanations"]["value"]
 
 
 AZURE_PLATFORM_SETTINGS = {
@@ -356,15 +356,12 @@ FUNCTION_ONLY_SETTINGS = {
     "REDIS_CONNECTION_STRING__clientId", "REDIS_CONNECTION_STRING__credential",
     "SWEEP_SCHEDULE", "FORWARD_TIMEOUT_S", "FORWARD_ATTEMPTS",
 }  # fmt: skip
-# Decided by the lead; the analyzer's settings gain it with the explanation consumer.
-PENDING_ANALYZER_SETTINGS = {"EXPLAIN_CONSUMER_ENABLED"}
 
 
 def test_app_settings_are_names_the_analyzer_reads(stack: Stack) -> None:
     from analyzer.telemetry import TelemetrySettings
 
     known = {name.upper() for name in Settings.model_fields} | {name.upper() for name in TelemetrySettings.model_fields}
-    known |= PENDING_ANALYZER_SETTINGS
     container = block(block(stack.resource("azurerm_container_app", "analyzer"), "template"), "container")
     names = {item["name"] for item in container["env"]} | set(stack.locals["analyzer_key_vault_settings"])
     names |= set(stack.resource("azurerm_linux_web_app", "dashboard")["app_settings"])

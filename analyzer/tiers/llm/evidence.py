@@ -62,7 +62,8 @@ AlarmKind = Literal[
     "pca",
 ]
 ALARM_KINDS: frozenset[str] = frozenset(get_args(AlarmKind))
-AlarmTier = Literal["heuristic", "statistical", "ml"]
+#: The tier that raised the alarm (``quality``: rate of change, stale, out of range).
+AlarmTier = Literal["heuristic", "statistical", "ml", "quality"]
 
 #: One history sample: epoch seconds and the values it carried.
 Sample = tuple[float, Mapping[str, float]]
@@ -482,11 +483,24 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
+_NUMERIC_TYPES = (int, float)
+
+
+def _numeric_values(document: dict[str, Any], wanted: set[str] | None) -> dict[str, float]:
+    """The finite numbers of one payload (``wanted`` names only, if given). The hot loop of
+    :func:`read_recent` (an hour is ~72,000 values): exact ``type`` checks, no call per value.
+
+    >>> _numeric_values({"timestamp": "t", "A": 1, "B": True, "C": float("nan"), "D": 2.5, "E": "x"}, None)
+    {'A': 1.0, 'D': 2.5}
+    """
+    values: dict[str, float] = {}
+    finite = math.isfinite
+    for name, value in document.items():
+        # type(...) in ..., not isinstance: a bool is an int subclass and not a reading.
+        numeric = type(value) in _NUMERIC_TYPES and finite(value)
+        if numeric and name != "timestamp" and (wanted is None or name in wanted):
+            values[name] = float(value)
+    return values
 
 
 async def read_recent(
@@ -523,12 +537,7 @@ async def read_recent(
         except (orjson.JSONDecodeError, PayloadError, TypeError):
             skipped += 1
             continue
-        values = {
-            name: number
-            for name, value in document.items()
-            if name != "timestamp" and (wanted is None or name in wanted) and (number := _number(value)) is not None
-        }
-        history.append((moment, values))
+        history.append((moment, _numeric_values(document, wanted)))
     if skipped:
         log.warning("tier 3 evidence: skipped %d stream entries that are not payloads in %s", skipped, stream_key)
     history.sort(key=lambda sample: sample[0])
