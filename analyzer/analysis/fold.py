@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -109,6 +110,13 @@ class FoldOutcome:
     buckets: set[int] = field(default_factory=set)
     rows: dict[int, np.ndarray] = field(default_factory=dict)
     models: list[ForestModel] = field(default_factory=list)
+    #: Seconds spent per stage (``heuristic``, ``statistical``, ``alarms``, ``results``), for telemetry.
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def took(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[stage] = self.timings.get(stage, 0.0) + now - since
+        return now
 
 
 class Folder:
@@ -195,12 +203,16 @@ class Folder:
             # A new bucket: its boundary is the same for everyone however the batches fell.
             tier.rebase(tier2, bucket, self._in_alarm(state))
             await self._train_if_due(tier, tier2, bucket, entry_ids[0], outcome)
+        started = time.perf_counter()
         observations: list[KindObservations] = self.observer.limits(values)
+        started = outcome.took("heuristic", started)
         scores = None
         if tier is not None and tier2 is not None:
             scores = tier.score(tier2, values, times, bucket)
             observations += self.observer.statistical(scores, tier)
+            started = outcome.took("statistical", started)
         decided = state.book.apply(entry_ids, times, observations)
+        started = outcome.took("alarms", started)
         for key in decided.changed:
             outcome.alarms[key] = state.book.alarms.get(key)
         outcome.events.extend(decided.events)
@@ -210,7 +222,9 @@ class Folder:
             if added is not None:
                 known = outcome.rows.get(bucket)
                 outcome.rows[bucket] = added if known is None else np.concatenate([known, added])
+        started = time.perf_counter()
         outcome.results.extend(self.results.build(group, values, scores, decided, state.book))
+        outcome.took("results", started)
 
     async def _train_if_due(
         self, tier: StatisticalTier, tier2: Tier2State, bucket: int, first_entry: str, outcome: FoldOutcome

@@ -15,6 +15,7 @@ refolded) or committed verdicts that the next call, another worker or the sweep 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -29,6 +30,8 @@ from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys, entry_order
 from analyzer.runtime.dead_letter import dead_letter, dead_lettered_ids
 from analyzer.store.protocol import Store
+from analyzer.telemetry import pipeline_metrics
+from schemas.alarms import TIER_OF_KIND, AlarmEventKind, AlarmKind
 from schemas.results import AnalysisResult
 
 log = logging.getLogger(__name__)
@@ -36,6 +39,7 @@ log = logging.getLogger(__name__)
 #: Entries folded per commit: bounds the script's arguments when catching up on a backlog.
 FOLD_CHUNK = 512
 MAX_REFUSALS = 50
+_NEW = (AlarmEventKind.OPENED, AlarmEventKind.ESCALATED)
 
 Entry = tuple[str, Mapping[str, str]]
 
@@ -183,7 +187,18 @@ class Pipeline:
 
     async def _finalise(self, outcome: FoldOutcome) -> None:
         """Make a committed fold durable: results, dead letters, alarm records; then drop the verdicts."""
-        await self.store.put_results(outcome.results)
+        metrics = pipeline_metrics()
+        for stage, seconds in outcome.timings.items():
+            metrics.record_tier_latency(stage, seconds / max(len(outcome.results), 1))
+        with metrics.time_tier("store"):
+            await self.store.put_results(outcome.results)
+        metrics.entries_analysed(len(outcome.results))
+        metrics.entries_dead_lettered(len(outcome.rejected))
+        opened = Counter(
+            TIER_OF_KIND[AlarmKind(e.alarm_key.split(":", 1)[0])] for e in outcome.events if e.kind in _NEW
+        )
+        for tier, count in opened.items():
+            metrics.anomalies_opened(count, tier=tier)
         if outcome.rejected:
             await self._dead_letter(outcome.rejected)
         records = [a.record for a in outcome.alarms.values() if a is not None and a.record is not None]
