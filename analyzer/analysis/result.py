@@ -100,6 +100,7 @@ class ResultBuilder:
                     overall_confidence=self._confidence(counted, scores, row),
                     anomalous_sensors=sorted(sensors),
                     alarm_ids=list(dict.fromkeys(record_id for record_id, _, _ in counted)),
+                    corrections={},
                     analyzed_at=analysed_at,
                 )
             )

@@ -232,7 +232,7 @@ class SharedFold:
                         state.rows[b] = local.rows[b]
             if local is not None:
                 # Baselines of buckets whose predecessors are final (valid in any consistent state).
-                state.baselines = local.baselines
+                state.baselines, state.finals = local.baselines, local.finals
         version = meta.get("model_version")
         if version:
             if local is not None and local.model is not None and local.model.version == version:

@@ -63,6 +63,8 @@ class Tier2State:
     refused_version: str | None = None
     #: Baselines by bucket; valid for good because the buckets before a bucket never change.
     baselines: dict[tuple[int, bool], Baseline] = field(default_factory=dict, repr=False)
+    #: Count, mean and M2 of buckets that are final (before the newest), by bucket.
+    finals: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for name in SENSOR_FIELDS:
@@ -86,13 +88,25 @@ class Tier2State:
             model=self.model,
             refused_version=self.refused_version,
             baselines=self.baselines,
+            finals=self.finals,
         )
 
     def window_totals(self, bucket: int) -> np.ndarray:
         """Statistics of the window's buckets *before* ``bucket`` (``(3, n)``)."""
         oldest = bucket - self.n_buckets
-        inside = [bucket_stats(stats) for b, stats in self.buckets.items() if oldest <= b < bucket]
+        inside = [self._final(b, stats) for b, stats in sorted(self.buckets.items()) if oldest <= b < bucket]
         return combine(np.stack(inside)) if inside else empty(self.n_sensors)
+
+    def _final(self, bucket: int, stats: np.ndarray) -> np.ndarray:
+        """A bucket's count, mean and M2; remembered once no reading can be added to it any more."""
+        known = self.finals.get(bucket)
+        if known is not None:
+            return known
+        absolute = bucket_stats(stats)
+        newest = self.newest
+        if newest is not None and bucket < newest:
+            self.finals[bucket] = absolute
+        return absolute
 
     def window_rows(self, bucket: int) -> np.ndarray:
         oldest = bucket - self.n_buckets
@@ -109,5 +123,6 @@ class Tier2State:
         oldest = newest - self.n_buckets
         self.buckets = {b: s for b, s in self.buckets.items() if b >= oldest}
         self.rows = {b: r for b, r in self.rows.items() if b >= oldest}
+        self.finals = {b: s for b, s in self.finals.items() if b >= oldest}
         if len(self.baselines) > 16:
             self.baselines = {k: v for k, v in self.baselines.items() if k[0] >= newest - 4}
