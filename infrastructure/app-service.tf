@@ -145,6 +145,10 @@ resource "azurerm_linux_web_app" "dashboard" {
     "OTEL_SERVICE_NAME"                      = "dashboard-api"
     "AZURE_CLIENT_ID"                        = azurerm_user_assigned_identity.dashboard.client_id
     "SCM_DO_BUILD_DURING_DEPLOYMENT"         = "true"
+    # dashboard_api refuses to start outside development without an identity provider: it
+    # validates the bearer tokens Easy Auth forwards against the same app registration.
+    "DASHBOARD_ENTRA_TENANT_ID" = data.azurerm_client_config.current.tenant_id
+    "DASHBOARD_ENTRA_AUDIENCES" = jsonencode(["api://${var.dashboard_auth_client_id}", var.dashboard_auth_client_id])
   }
 
   depends_on = [azurerm_role_assignment.main["dashboard_secrets"]]

@@ -7,6 +7,7 @@ test parses the HCL and asserts the security and contract properties the design 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from typing import Any, get_args
 
@@ -296,6 +297,29 @@ def test_dashboard_health_check_is_the_liveness_route_and_starts_the_real_app(st
     assert "--proxy-headers" in command
 
 
+def test_dashboard_settings_let_the_app_start_outside_development(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dashboard_api refuses to start in staging/prod without an identity provider; the App Service
+    must hand it the tenant and the audiences of the app registration Easy Auth signs in with."""
+    from dashboard_api.settings import DashboardSettings
+
+    settings = stack.resource("azurerm_linux_web_app", "dashboard")["app_settings"]
+    assert settings["DASHBOARD_ENTRA_TENANT_ID"] == "${data.azurerm_client_config.current.tenant_id}"
+    audiences = settings["DASHBOARD_ENTRA_AUDIENCES"]
+    assert audiences.startswith("${jsonencode(") and "api://${var.dashboard_auth_client_id}" in audiences
+    client_id = "00000000-0000-0000-0000-00000000beef"
+    rendered = json.dumps([f"api://{client_id}", client_id])  # what jsonencode yields at apply time
+    monkeypatch.setenv("ENVIRONMENT", "prod")
+    monkeypatch.setenv("DASHBOARD_ENTRA_TENANT_ID", "11111111-2222-3333-4444-555555555555")
+    monkeypatch.setenv("DASHBOARD_ENTRA_AUDIENCES", rendered)
+    started = DashboardSettings(_env_file=None)  # type: ignore[call-arg]
+    assert started.entra_enabled and started.entra_audiences == [f"api://{client_id}", client_id]
+    monkeypatch.delenv("DASHBOARD_ENTRA_TENANT_ID")
+    with pytest.raises(ValueError, match="needs DASHBOARD_ENTRA_TENANT_ID"):
+        DashboardSettings(_env_file=None)  # type: ignore[call-arg]
+
+
 def test_analyzer_container_app(stack: Stack) -> None:
     app = stack.resource("azurerm_container_app", "analyzer")
     assert block(app, "identity")["type"] == "UserAssigned"
@@ -360,8 +384,10 @@ FUNCTION_ONLY_SETTINGS = {
 
 def test_app_settings_are_names_the_analyzer_reads(stack: Stack) -> None:
     from analyzer.telemetry import TelemetrySettings
+    from dashboard_api.settings import DashboardSettings
 
     known = {name.upper() for name in Settings.model_fields} | {name.upper() for name in TelemetrySettings.model_fields}
+    known |= {f"DASHBOARD_{name.upper()}" for name in DashboardSettings.model_fields}
     container = block(block(stack.resource("azurerm_container_app", "analyzer"), "template"), "container")
     names = {item["name"] for item in container["env"]} | set(stack.locals["analyzer_key_vault_settings"])
     names |= set(stack.resource("azurerm_linux_web_app", "dashboard")["app_settings"])
