@@ -19,7 +19,11 @@ from schemas.catalog import SensorCatalog, SensorSpec
 from schemas.llm import LLMContext, LLMDailyUsage
 from schemas.payload import SensorPayload
 from schemas.public import (
+    AcknowledgeCreate,
     AlarmEventPublic,
+    AnomaliesPublic,
+    AnomalyConflictPublic,
+    AnomalyPublic,
     ErrorPublic,
     HealthPublic,
     ModificationCreate,
@@ -28,6 +32,8 @@ from schemas.public import (
     PrincipalPublic,
     ReadingEventPublic,
     ReadingSeriesPublic,
+    ReopenCreate,
+    ResolveCreate,
     ResolvedAnomaliesPublic,
     ResolvedAnomalyPublic,
     ResultPublic,
@@ -35,7 +41,9 @@ from schemas.public import (
     ResultsPublic,
     SensorLivePublic,
     SensorsLivePublic,
+    ShelveCreate,
     StreamResetPublic,
+    UnshelveCreate,
 )
 from schemas.results import AnalysisResult, HeuristicBlock, MLBlock, StatisticalBlock
 
@@ -78,6 +86,14 @@ MODELS: dict[str, type[BaseModel]] = {
     "public_modifications": ModificationsPublic,
     "public_resolved_anomaly": ResolvedAnomalyPublic,
     "public_resolved_anomalies": ResolvedAnomaliesPublic,
+    "public_anomaly": AnomalyPublic,
+    "public_anomalies": AnomaliesPublic,
+    "public_anomaly_conflict": AnomalyConflictPublic,
+    "public_acknowledge_create": AcknowledgeCreate,
+    "public_shelve_create": ShelveCreate,
+    "public_unshelve_create": UnshelveCreate,
+    "public_resolve_create": ResolveCreate,
+    "public_reopen_create": ReopenCreate,
 }
 
 
