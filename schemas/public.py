@@ -99,8 +99,20 @@ class SensorLimitsPublic(_Public):
     high_high: float | None = None
 
 
+class SensorAlarmPublic(_Public):
+    """The most pressing open anomaly of a sensor: most severe first, then active, then newest."""
+
+    anomaly_id: str
+    alarm_type: str = Field(examples=["high_high"])
+    severity: Severity
+    #: ``unack_active``, ``ack_active``, ``unack_rtn``, ``ack_rtn``, ``shelved`` or ``suppressed``.
+    state: str
+    #: The condition holds now.
+    active: bool
+
+
 class SensorLivePublic(_Public):
-    """A catalogued sensor with its latest landed reading."""
+    """A catalogued sensor with its latest landed reading and its current alarm state."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -119,6 +131,14 @@ class SensorLivePublic(_Public):
                     "age_s": 4.2,
                     "stale": False,
                     "stale_after_s": 30.0,
+                    "alarm": {
+                        "anomaly_id": "high:TI-101@1763884790000-0",
+                        "alarm_type": "high",
+                        "severity": "high",
+                        "state": "ack_active",
+                        "active": True,
+                    },
+                    "open_anomalies": 1,
                 }
             ]
         },
@@ -142,6 +162,10 @@ class SensorLivePublic(_Public):
     stale: bool
     #: ``update_interval_s`` x the configured stale factor.
     stale_after_s: float
+    #: The sensor's most pressing open anomaly (``null``: none, the sensor is in its normal state).
+    alarm: SensorAlarmPublic | None = None
+    #: Open anomalies that involve the sensor (its own alarms and plant-wide ones naming it).
+    open_anomalies: int = 0
 
 
 class SensorsLivePublic(_Public):
@@ -150,6 +174,8 @@ class SensorsLivePublic(_Public):
     #: When the latest values were read.
     read_at: AwareDatetime
     stale_count: int
+    #: Sensors with at least one open anomaly.
+    alarm_count: int = 0
 
 
 class ReadingBucketPublic(_Public):

@@ -267,3 +267,37 @@ async def test_acknowledging_during_a_worker_batch_loses_no_counted_reading(plan
     assert after.acknowledged_by == "operator" and after.shelf is None
     shown = (await plant.get(base)).json()
     assert shown["count"] == len(ids) and shown["state"] == "ack_active"
+
+
+async def test_the_live_sensors_show_each_sensors_alarm_state(plant: Plant) -> None:
+    anomaly_id = await plant.breach_id()
+    records = [r for r in await plant.open_records() if BREACHING in r.sensors]
+
+    async def live() -> dict[str, dict[str, Any]]:
+        response = await plant.get("/api/v1/live/sensors")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["alarm_count"] == sum(s["alarm"] is not None for s in body["data"])
+        return {s["name"]: s for s in body["data"]}
+
+    sensors = await live()
+    shown = sensors[BREACHING]
+    assert shown["open_anomalies"] == len(records)
+    worst = max(records, key=lambda r: r.severity_level.rank)
+    assert shown["alarm"]["severity"] == worst.severity_level.value
+    assert shown["alarm"]["state"] == "unack_active" and shown["alarm"]["active"] is True
+    assert shown["stale"] is False  # just landed
+    quiet = [s for name, s in sensors.items() if not any(name in r.sensors for r in await plant.open_records())]
+    assert quiet and all(s["alarm"] is None and s["open_anomalies"] == 0 for s in quiet)
+
+    target = shown["alarm"]["anomaly_id"]
+    assert (await plant.post(f"/api/v1/anomalies/{target}/acknowledge", OPERATOR)).status_code == 200
+    one = (await plant.get(f"/api/v1/live/sensors/{BREACHING}")).json()
+    assert one["alarm"]["anomaly_id"] == target and one["alarm"]["state"] == "ack_active"
+
+    body = {"note": "done", "root_cause": "process_upset"}
+    for record in records:
+        assert (await plant.post(f"/api/v1/anomalies/{record.id}/resolve", OPERATOR, body)).status_code == 200
+    assert anomaly_id in {r.id for r in records}
+    after = (await plant.get(f"/api/v1/live/sensors/{BREACHING}")).json()
+    assert after["alarm"] is None and after["open_anomalies"] == 0
