@@ -19,6 +19,10 @@ from analyzer.settings import Settings
 if TYPE_CHECKING:
     from analyzer.runtime.services import Services
 
+#: The live part of `run` shows one anomaly of each kind, quickest to alarm first: a limit breach
+#: within a minute, then a spike, a stuck sensor, a drift and a broken correlation.
+SHOWCASE = ("limit_breach", "spike", "stuck", "drift", "broken_correlation")
+
 # --------------------------------------------------------------------------- services
 
 
@@ -218,11 +222,11 @@ async def _run_stack(
     async def simulate() -> None:
         # One plant: a day of history landed at once (tier 2 has its window from the start), then
         # live payloads continuing it, with one anomaly of each kind in the first half hour.
-        from analyzer.devtools.simulator import KINDS, PlantModel
+        from analyzer.devtools.simulator import PlantModel
 
         start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10 * max(backfill - 1, 0))
         model = PlantModel(
-            services.index.catalog, start, seed=seed, anomaly_rate=0.02, showcase=KINDS, showcase_from=backfill
+            services.index.catalog, start, seed=seed, anomaly_rate=0.02, showcase=SHOWCASE, showcase_from=backfill
         )
         common: dict[str, Any] = {"seed": seed, "anomaly_rate": 0.02, "labels_path": labels, "stop": stop}
         if backfill:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC
 
 import numpy as np
 import pytest
@@ -136,3 +137,28 @@ def test_anomaly_rate_is_the_share_of_anomalous_payloads(catalog: SensorCatalog,
         assert max(shares) == 0.0
     else:
         assert 0.5 * rate <= np.mean(shares) <= 1.5 * rate, shares
+
+
+def test_the_live_showcase_shows_every_kind_long_enough_to_alarm(catalog: SensorCatalog) -> None:
+    """`make run`'s live part: one anomaly of each kind, in the showcase's order, each lasting at
+    least the statistical alarms' on-delay (a one-reading spike would be filtered by design)."""
+    from analyzer.alarms.policy import BUILT_IN
+    from analyzer.cli.stack import SHOWCASE
+    from analyzer.devtools.simulator import PlantModel
+    from schemas.alarms import AlarmKind
+
+    assert sorted(SHOWCASE) == sorted(KINDS)
+    backfill = 100
+    model = PlantModel(catalog, START, seed=3, anomaly_rate=0.02, showcase=SHOWCASE, showcase_from=backfill)
+    model.advance(backfill)
+    live = model.advance(360)  # the first hour live
+    first: dict[str, AnomalyLabel] = {}
+    for label in live.labels:
+        first.setdefault(label.kind, label)
+    assert list(first)[: len(SHOWCASE)] == list(SHOWCASE)
+    on_delay = BUILT_IN[AlarmKind.ZSCORE].on_samples
+    for kind, label in first.items():
+        readings = len(_rows(live, label))
+        assert readings > on_delay, (kind, readings)
+    live_start = live.timestamps[0].astype(object).replace(tzinfo=UTC)
+    assert (first["broken_correlation"].start - live_start).total_seconds() < 3600

@@ -42,6 +42,7 @@ _DURATION_S: Final = {
     "broken_correlation": (600, 1800),
 }
 _MIN_GAP_S: Final = 60
+_SHOWCASE_READINGS: Final = 4
 # Which limit a breach crosses, when the sensor has it.
 _LIMIT_WEIGHTS: Final = {"high": 0.35, "high_high": 0.25, "low": 0.25, "low_low": 0.15}
 
@@ -157,7 +158,10 @@ class AnomalyPlanner:
         if kind == "broken_correlation" and not self._pairs:
             kind = "drift"
         low_s, high_s = _DURATION_S[kind]
-        seconds = low_s if showcased else rng.uniform(low_s, high_s)
+        # A showcased anomaly is as short as its kind allows, but never shorter than the alarm
+        # on-delay the shipped policy applies to statistical alarms (a one-reading spike is filtered
+        # by design, and the demo should show what the product raises).
+        seconds = max(low_s, _SHOWCASE_READINGS * self.interval_s) if showcased else rng.uniform(low_s, high_s)
         length = max(1, round(seconds / self.interval_s))
         sign = float(rng.choice((-1.0, 1.0)))
         if kind == "limit_breach":
