@@ -22,7 +22,7 @@ from analyzer.analysis.shared_state import SharedFold
 from analyzer.catalog import load_catalog
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
-from analyzer.runtime.landing import Lander
+from analyzer.runtime.landing import Lander, payload_limits
 from analyzer.runtime.redis_client import binary_client, close_redis, connect_redis  # re-exported for callers
 from analyzer.settings import Settings
 from analyzer.store.factory import open_store
@@ -86,7 +86,7 @@ async def open_services(
         from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 
         tier2 = StatisticalTier(index, statistical_settings or StatisticalSettings(), window_s=settings.window_s)
-    folder = Folder(index, tier2, max_payload_bytes=settings.max_payload_bytes)
+    folder = Folder(index, tier2, limits=payload_limits(settings))
     projector = AlarmProjector(store, redis, keys)
     shared = SharedFold(binary, keys, folder, window_s=settings.window_s)
     pipeline = Pipeline(store, redis, keys, shared, projector)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -14,7 +15,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -35,6 +35,8 @@ from tests.integration.helpers import INDEX, all_results, drain, group_is_done, 
 from tests.utils.payloads import normal_payload
 
 REPO = Path(__file__).resolve().parents[2]
+#: An entry id of about now: the worker checks a reading's time against its entry's landing time.
+NOW_ID = f"{int(time.time() * 1000)}-0"
 
 
 @pytest.fixture
@@ -175,7 +177,7 @@ def _bad_payloads() -> dict[str, tuple[bytes, str]]:
         return normal_payload(INDEX, **overrides)  # type: ignore[arg-type]
 
     def body(payload: object) -> bytes:
-        return json.dumps({"entry_id": "1763892000000-0", "payload": payload}).encode()
+        return json.dumps({"entry_id": NOW_ID, "payload": payload}).encode()
 
     year_9999 = doc()
     year_9999["timestamp"] = "9999-12-31T23:59:59Z"
@@ -188,7 +190,10 @@ def _bad_payloads() -> dict[str, tuple[bytes, str]]:
         "empty name": (body({**doc(), "": 1.0}), "empty"),
         "NUL name": (body({**doc(), "A\u0000B": 1.0}), "control"),
         "10,000-character name": (body({**doc(), "A" * 10_000: 1.0}), "characters"),
-        "duplicate keys": (b'{"entry_id": "1763892000000-0", "payload": ' + duplicate.encode() + b"}", "duplicate"),
+        "duplicate keys": (
+            b'{"entry_id": "' + NOW_ID.encode() + b'", "payload": ' + duplicate.encode() + b"}",
+            "duplicate",
+        ),
     }
 
 
@@ -213,7 +218,7 @@ def test_4_a_10_mb_analyze_request_is_refused_and_dead_letters_stay_bounded_in_b
     client: TestClient, redis_url: str, stream_key: str
 ) -> None:
     payload = {**normal_payload(INDEX), "X-1": "x" * 10_000_000}
-    response = client.post("/api/v1/analyze", json={"entry_id": "1763892000000-0", "payload": payload})
+    response = client.post("/api/v1/analyze", json={"entry_id": NOW_ID, "payload": payload})
     assert response.status_code == 413, response.text[:300]
     with redis.Redis.from_url(redis_url) as r:
         used = r.memory_usage(f"{stream_key}:dead") or 0
@@ -221,22 +226,45 @@ def test_4_a_10_mb_analyze_request_is_refused_and_dead_letters_stay_bounded_in_b
 
 
 def test_4_ingest_refuses_an_oversize_body_while_reading_it(settings: Settings) -> None:
-    """A chunked body far over the limit: refused after reading about the limit, not all of it."""
-    settings = settings.model_copy(update={"tier2_enabled": False, "explain_consumer_enabled": False})
-    sent = 0
+    """A chunked body far over the limit, to a real server: refused having read about the limit."""
+    import threading
 
-    def chunks() -> Iterator[bytes]:
-        nonlocal sent
-        yield b"["
-        for _ in range(128 * 1024):  # 128 MiB in 1 KiB chunks
-            sent += 1024
-            yield b" " * 1024
+    import uvicorn
 
-    with TestClient(create_app(settings)) as client:
-        response = client.post("/api/v1/ingest", content=chunks(), headers={"content-type": "application/json"})
-    assert response.status_code == 413, response.text[:300]
-    limit = settings.max_payload_bytes * 1000
-    assert sent < limit + 2 * 1024 * 1024, sent
+    settings = settings.model_copy(
+        update={"tier2_enabled": False, "explain_consumer_enabled": False, "max_payload_bytes": 1024}
+    )
+    limit = settings.max_payload_bytes * 1000  # the batch limit: 1,000 payloads
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    sent, answer = 0, b""
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # A raw chunked upload that watches for the answer after every chunk (an HTTP client would
+        # send the whole body before reading the response).
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+            head = "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            connection.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+            chunk = b"400\r\n" + b" " * 1024 + b"\r\n"
+            for _ in range(64 * 1024):  # up to 64 MiB in 1 KiB chunks
+                try:
+                    connection.sendall(chunk)
+                except OSError:  # the server closed after answering
+                    break
+                sent += 1024
+                if select.select([connection], [], [], 0)[0]:
+                    break
+            answer = connection.recv(200)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+    status = int(answer.split(b" ")[1])
+    assert status == 413
+    assert sent < limit + 8 * 1024 * 1024, sent  # stopped long before 64 MiB
 
 
 # --------------------------------------------------------------------------- 5: consumer hygiene
@@ -346,4 +374,3 @@ def test_6_run_on_a_busy_port_says_so_and_exits_before_running(redis_url: str, s
     assert "Traceback" not in done.stderr + done.stdout
     assert f"port {port}" in (done.stderr + done.stdout)
     assert time.monotonic() - started < 60
-    assert httpx is not None and free_port() > 0
