@@ -30,10 +30,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or await open_services(settings or get_settings())
         stop = asyncio.Event()
-        training = None
-        tier2 = app.state.services.pipeline.statistical
-        if owned and tier2 is not None:
-            training = asyncio.create_task(tier2.run_training(stop), name="tier2-training")
         # Tier 3's consumer of the alarm events (EXPLAIN_CONSUMER_ENABLED); `run` runs its own beside the workers.
         explaining = None
         if owned and app.state.services.settings.explain_consumer_enabled:
@@ -49,8 +45,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             stop.set()
-            if training is not None:
-                await training
             if explaining is not None:
                 await explaining
             await telemetry

@@ -46,8 +46,35 @@ UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def default_consumer_name() -> str:
-    """Stable per replica: the host name (a container's is its replica name), plus the pid locally."""
-    return os.environ.get("CONTAINER_APP_REPLICA_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    """Stable per replica, so a restarted replica finds its own pending entries at once (``resume_own``):
+    the Container Apps replica name, else the host name and ``WORKER_INDEX`` (default 0; give each
+    worker process on one host its own index)."""
+    replica = os.environ.get("CONTAINER_APP_REPLICA_NAME")
+    return replica or f"{socket.gethostname()}-{os.environ.get('WORKER_INDEX', '0')}"
+
+
+class OutageLog:
+    """One warning when a dependency becomes unreachable and one line when it is back, however many
+    attempts fail in between (instead of a traceback per entry or per round)."""
+
+    def __init__(self, what: str, logger: logging.Logger = log) -> None:
+        self.what = what
+        self.logger = logger
+        self.since: float | None = None
+        self.outages = 0
+
+    def down(self, error: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            self.outages += 1
+            self.logger.warning(
+                "%s: unreachable (%s: %s); retrying with backoff", self.what, type(error).__name__, error
+            )
+
+    def up(self) -> None:
+        if self.since is not None:
+            self.logger.warning("%s: reachable again after %.1f s", self.what, time.monotonic() - self.since)
+            self.since = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +147,7 @@ class StreamConsumer:
         self.stats = ConsumerStats()
         self._last_claim = 0.0
         self._last_errors: dict[str, str] = {}
-        self._outage_since: float | None = None
+        self._outage = OutageLog(f"consumer {self.consumer}: Redis")
 
     # ------------------------------------------------------------------ the loop
 
@@ -146,21 +173,13 @@ class StreamConsumer:
             try:
                 await step()
             except UNREACHABLE as error:
-                if self._outage_since is None:
-                    self._outage_since = time.monotonic()
-                    self.stats.outages += 1
-                    log.warning("consumer %s: Redis unreachable (%s); retrying with backoff", self.consumer, error)
+                self._outage.down(error)
+                self.stats.outages = self._outage.outages
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 delay = min(delay * 2, self.config.backoff_max_s)
                 continue
-            if self._outage_since is not None:
-                log.warning(
-                    "consumer %s: Redis reachable again after %.1f s",
-                    self.consumer,
-                    time.monotonic() - self._outage_since,
-                )
-                self._outage_since = None
+            self._outage.up()
             return
 
     async def resume_own(self) -> int:

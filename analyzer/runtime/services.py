@@ -55,13 +55,19 @@ class Services:
     async def maintain(self, stop: asyncio.Event, *, every_s: float = 60.0) -> None:
         """Background upkeep of one process: after a Redis that lost its data, restore the open
         alarms from the store; then write alarm records a stopped writer left unwritten."""
+        from analyzer.runtime.consumer import UNREACHABLE, OutageLog
+
         restored = False
+        outage = OutageLog("alarm upkeep: Redis or the store", log)
         while not stop.is_set():
             try:
                 if not restored:
                     await self.projector.restore()
                     restored = True
                 await self.projector.repair()
+                outage.up()
+            except UNREACHABLE as error:
+                outage.down(error)
             except Exception as error:  # upkeep must not take the process down; the next round retries
                 log.warning("alarm upkeep failed (%s: %s); retrying in %.0f s", type(error).__name__, error, every_s)
             with contextlib.suppress(TimeoutError):
