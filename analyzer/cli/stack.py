@@ -174,9 +174,23 @@ def run(
 
     setup_logging(verbose)
     settings = load_settings()
+    _port_is_free(port)
     with local_redis(settings) as found:
         settings = settings.model_copy(update={"redis_connection_string": SecretStr(found.url)})
         run_until_signal(lambda stop: _run_stack(settings, found.kind, port, workers, backfill, interval_s, seed, stop))
+
+
+def _port_is_free(port: int) -> None:
+    """Exit with one line before anything starts when the API's port is taken (uvicorn would say so
+    only after the stack printed "running", with a traceback)."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            typer.secho(f"cannot serve the API on 127.0.0.1 port {port}: {error.strerror}", err=True, fg="red")
+            raise typer.Exit(1) from None
 
 
 async def _run_stack(
