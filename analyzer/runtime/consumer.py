@@ -12,8 +12,9 @@ worker on the readings stream, tier 3 on the alarm events).
   than ``max_deliveries`` times are dead-lettered with their last error, and consumers idle for
   ``forget_after`` with nothing pending are removed from the group.
 * A failing batch is retried entry by entry so one poison entry cannot hold back the others.
-* Redis unreachable: one warning when the outage starts, reconnect with capped exponential
-  backoff, one line when it is back (no traceback per entry).
+* Redis unreachable or the store unavailable: one warning when the outage starts, retry with
+  capped exponential backoff, one line when it is back (no traceback per entry). The batch in hand
+  is held and retried first, without re-reading it, so an outage never counts as a delivery.
 * On stop it finishes the batch in hand and deletes itself from the group if it holds nothing.
 """
 
@@ -36,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analyzer.keys import RedisKeys, entry_order
 from analyzer.runtime.dead_letter import dead_letter
+from analyzer.store.protocol import StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ Entry = tuple[str, Mapping[str, str]]
 MAX_REMEMBERED_ERRORS = 10_000
 #: Redis errors that mean "not reachable right now": wait and retry rather than fail.
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+#: A dependency away (Redis, or the store locked or unreachable): the batch in hand is held and
+#: retried with backoff, in this process, without counting as a failed delivery.
+OUTAGE = (*UNREACHABLE, StoreUnavailableError)
 
 
 def default_consumer_name() -> str:
@@ -147,7 +152,10 @@ class StreamConsumer:
         self.stats = ConsumerStats()
         self._last_claim = 0.0
         self._last_errors: dict[str, str] = {}
-        self._outage = OutageLog(f"consumer {self.consumer}: Redis")
+        self._outage = OutageLog(f"consumer {self.consumer}: Redis or the store")
+        #: Entries whose processing an outage interrupted: retried first, without re-reading them
+        #: (re-reading would count a delivery per attempt and dead-letter them after a long outage).
+        self._held: list[Entry] = []
 
     # ------------------------------------------------------------------ the loop
 
@@ -157,7 +165,7 @@ class StreamConsumer:
         await self._until_reachable(stop, self.resume_own)
         while not stop.is_set():
             await self._until_reachable(stop, self._tick)
-        with contextlib.suppress(*UNREACHABLE):
+        with contextlib.suppress(*UNREACHABLE, ResponseError):  # leaving is a courtesy; never fail the stop
             await self._leave()
         return self.stats
 
@@ -171,8 +179,19 @@ class StreamConsumer:
         delay = self.config.backoff_min_s
         while not stop.is_set():
             try:
+                if self._held:
+                    held, self._held = self._held, []
+                    await self.process(held)
                 await step()
-            except UNREACHABLE as error:
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                # The stream or its group is gone (a Redis that lost its data, a deleted key): recreate
+                # the group from the start of what the stream holds, then go on.
+                log.warning("consumer %s: %s; creating the group again", self.consumer, error)
+                await ensure_group(self.redis, self.stream, self.group)
+                continue
+            except OUTAGE as error:
                 self._outage.down(error)
                 self.stats.outages = self._outage.outages
                 with contextlib.suppress(TimeoutError):
@@ -289,8 +308,9 @@ class StreamConsumer:
             return
         try:
             await self._handle_and_ack(entries)
-        except UNREACHABLE:
-            raise  # an outage, not a poison entry: the loop backs off and retries
+        except OUTAGE:
+            self._held = list(entries)
+            raise  # an outage, not a poison entry: the loop backs off and retries the batch
         except Exception as error:
             self.stats.failed_batches += 1
             log.warning(
@@ -299,11 +319,12 @@ class StreamConsumer:
                 type(error).__name__,
                 error,
             )
-            for entry in entries:
+            for position, entry in enumerate(entries):
                 try:
                     await self._handle_and_ack([entry])
                     self._last_errors.pop(entry[0], None)
-                except UNREACHABLE:
+                except OUTAGE:
+                    self._held = list(entries[position:])
                     raise
                 except Exception as single:
                     log.exception("entry %s failed; it stays pending and will be retried", entry[0])
