@@ -103,16 +103,32 @@ def check_document(document: object, raw: bytes | None = None) -> dict[str, Any]
     sensor names, and (when ``raw``, the text it was parsed from, is given) no duplicate keys."""
     if not isinstance(document, dict):
         raise PayloadError(f"payload must be a JSON object, got {type(document).__name__}")
-    keys, colons = _walk(document)
+    keys, colons = _walk(document) if raw is not None or _nested(document) else (0, 0)
     # orjson keeps the last of duplicate keys silently. Every key occurrence is followed by one ':'
     # outside strings, so without \u escapes (which could hide a ':') the text holds exactly
     # keys + colons-inside-strings ':' unless a key repeats; only then the exact (slow) check runs.
     if raw is not None and (b"\\u" in raw or raw.count(b":") != keys + colons):
         _refuse_duplicates(raw)
-    problems = [problem for name in document if (problem := name_problem(name)) is not None]
-    if problems:
-        raise PayloadError("; ".join(problems[:5]))
+    if not _names_plainly_valid(document):
+        problems = [problem for name in document if (problem := name_problem(name)) is not None]
+        if problems:
+            raise PayloadError("; ".join(problems[:5]))
     return document
+
+
+def _names_plainly_valid(document: dict[str, Any]) -> bool:
+    """The common case in C-level string methods: every name printable ASCII (so no control
+    characters, no surrogates) and of an accepted length; anything else gets the per-name check."""
+    joined = "".join(document)
+    return (
+        joined.isascii()
+        and joined.isprintable()
+        and (not document or (min(map(len, document)) > 0 and max(map(len, document)) <= MAX_NAME_CHARS))
+    )
+
+
+def _nested(document: dict[str, Any]) -> bool:
+    return any(isinstance(value, dict | list) for value in document.values())
 
 
 def name_problem(name: str) -> str | None:
@@ -123,13 +139,18 @@ def name_problem(name: str) -> str | None:
         return f"sensor name {name[:20]!r}... has {len(name)} characters; the limit is {MAX_NAME_CHARS}"
     if not name.isprintable() and any(unicodedata.category(c) == "Cc" for c in name):
         return f"sensor name {name[:40]!r} contains control characters"
-    if any("\ud800" <= c <= "\udfff" for c in name):
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
         return f"sensor name {name[:40]!r} contains surrogate code points (not valid Unicode)"
     return None
 
 
 def _walk(document: dict[str, Any]) -> tuple[int, int]:
     """(keys in every object, ':' inside keys and string values); refuses nesting beyond ``MAX_DEPTH``."""
+    if not _nested(document):  # a flat payload: string methods, no per-item Python work beyond one pass
+        texts = "".join(document) + "".join(v for v in document.values() if type(v) is str)
+        return len(document), texts.count(":")
     keys = colons = 0
     stack: list[tuple[Any, int]] = [(document, 1)]
     while stack:
@@ -219,6 +240,7 @@ def to_reading(
     *,
     max_sensors: int = 1000,
     bounds: TimeBounds | None = None,
+    checked: bool = False,
 ) -> Reading:
     """Validate a flat payload object and lay it out for the tiers.
 
@@ -226,7 +248,8 @@ def to_reading(
     non-numeric, non-finite or too large values, bad sensor names, too many fields, a time outside
     ``bounds``.
     """
-    check_document(document)
+    if not checked:  # decode_json checked it already
+        check_document(document)
     if "timestamp" not in document:
         raise PayloadError("payload has no 'timestamp' field")
     timestamp = parse_timestamp(document["timestamp"])
@@ -294,6 +317,7 @@ def parse_entry(
         index,
         max_sensors=limits.max_sensors,
         bounds=limits.bounds_of_entry(entry_id),
+        checked=True,
     )
 
 
