@@ -12,12 +12,13 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 
-.PHONY: run test lint bench bench-all quality checkov install system-deps schemas clean help
+.PHONY: run test lint bench bench-all quality checkov install system-deps schemas clean help reliability
 
 help:
 	@echo "make run     run simulator -> Redis -> worker -> store and the analyzer API (Ctrl-C stops)"
 	@echo "make test    lint and run every test (real Redis, Cosmos-protocol server, checkov)"
 	@echo "make bench   tier 1+2 throughput and latency against a naive reference and River"
+	@echo "make reliability the fault suite: worker kills, Redis restart, store and model outages, poison, 1/2/4 workers"
 	@echo "make quality detection quality on the NAB development set and the simulator (a few minutes)"
 	@echo "make checkov the Terraform security checks (offline)"
 	@echo "make schemas regenerate schemas/json from the pydantic models"
@@ -47,6 +48,11 @@ $(CHECKOV_STAMP):
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
+
+# The fault suite against real processes and a redis-server of its own (persistence on); prints the
+# summary table and fails when any scenario lost or duplicated an entry or gave other verdicts.
+reliability: $(STAMP) $(NODE_STAMP) system-deps
+	$(BIN)/python -m bench.reliability
 
 run: $(STAMP)
 	$(BIN)/sensor-analyzer run

@@ -39,8 +39,13 @@ async def measure(redis_url: str, payloads: int, batch_size: int, tier2: bool) -
         )
         services = await open_services(settings)
         try:
-            start = datetime.now(UTC) - timedelta(seconds=10 * payloads + 60)
-            plant = simulate_plant(services.index.catalog, start, payloads, seed=5, anomaly_rate=0.05)
+            # 10 s apart as the plant sends them, closer when that would not fit the 24 h window
+            # (the landing refuses older payloads): 8,634 and more no longer fail.
+            interval = max(1, min(10, (settings.window_s - 600) // payloads))
+            start = datetime.now(UTC) - timedelta(seconds=interval * payloads + 60)
+            plant = simulate_plant(
+                services.index.catalog, start, payloads, seed=5, anomaly_rate=0.05, interval_s=interval
+            )
             readings = [services.lander.validate(doc) for doc in iter_payloads(plant)]
             for first in range(0, len(readings), 500):
                 await services.lander.land(readings[first : first + 500])
@@ -80,7 +85,8 @@ async def measure(redis_url: str, payloads: int, batch_size: int, tier2: bool) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    # REDIS_CONNECTION_STRING (either form) when set, as every other command; else the local Redis.
+    parser.add_argument("--redis", default=Settings().redis_url, help="Redis URL (default: REDIS_CONNECTION_STRING)")
     parser.add_argument("--payloads", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--tier2", action=argparse.BooleanOptionalAction, default=True)

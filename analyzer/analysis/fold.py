@@ -35,7 +35,7 @@ from analyzer.analysis.observations import Observer
 from analyzer.analysis.result import ResultBuilder
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import entry_order
-from analyzer.reading import PayloadError, Reading, parse_entry
+from analyzer.reading import PayloadError, PayloadLimits, Reading, parse_entry
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalTier, Tier2Scores, Tier2State
 from analyzer.tiers.statistical.forest import ForestModel
@@ -127,7 +127,7 @@ class Folder:
         index: SensorIndex,
         statistical: StatisticalTier | None,
         *,
-        max_payload_bytes: int = 64 * 1024,
+        limits: PayloadLimits | None = None,
     ) -> None:
         self.index = index
         self.heuristic = HeuristicTier(index)
@@ -135,14 +135,14 @@ class Folder:
         self.policy = PolicyTable(index)
         self.observer = Observer(index, self.policy, self.heuristic)
         self.results = ResultBuilder(index, self.heuristic, statistical)
-        self.max_payload_bytes = max_payload_bytes
+        self.limits = limits or PayloadLimits()
 
     def with_index(self, index: SensorIndex) -> Folder:
         """The same folder for a catalogue whose limits changed (same sensors, same order)."""
         statistical = None
         if self.statistical is not None:
             statistical = StatisticalTier(index, self.statistical.settings, window_s=self.statistical.window_s)
-        return Folder(index, statistical, max_payload_bytes=self.max_payload_bytes)
+        return Folder(index, statistical, limits=self.limits)
 
     def new_state(self) -> FoldState:
         tier2 = self.statistical.new_state() if self.statistical is not None else None
@@ -152,7 +152,7 @@ class Folder:
         readings, rejected = [], []
         for entry_id, fields in entries:
             try:
-                readings.append(parse_entry(entry_id, fields, self.index, max_bytes=self.max_payload_bytes))
+                readings.append(parse_entry(entry_id, fields, self.index, self.limits))
             except PayloadError as error:
                 rejected.append(Rejected(entry_id, str(error), dict(fields)))
         return readings, rejected

@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analyzer.api.routes import analyze, health, ingest, sweep
 from analyzer.runtime.explainer import run_explainer
@@ -28,10 +30,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         owned = services is None
         app.state.services = services or await open_services(settings or get_settings())
         stop = asyncio.Event()
-        training = None
-        tier2 = app.state.services.pipeline.statistical
-        if owned and tier2 is not None:
-            training = asyncio.create_task(tier2.run_training(stop), name="tier2-training")
         # Tier 3's consumer of the alarm events (EXPLAIN_CONSUMER_ENABLED); `run` runs its own beside the workers.
         explaining = None
         if owned and app.state.services.settings.explain_consumer_enabled:
@@ -47,8 +45,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
         finally:
             stop.set()
-            if training is not None:
-                await training
             if explaining is not None:
                 await explaining
             await telemetry
@@ -68,6 +64,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.exception_handler(InvalidContinuationError)
     async def _bad_continuation(_: Request, error: InvalidContinuationError) -> JSONResponse:
         return JSONResponse({"detail": str(error)}, status_code=status.HTTP_400_BAD_REQUEST)
+
+    @app.exception_handler(RedisConnectionError)
+    @app.exception_handler(RedisTimeoutError)
+    async def _redis_unavailable(_: Request, error: Exception) -> JSONResponse:
+        # One line, no traceback: an outage is expected and the caller retries.
+        log.warning("Redis unavailable: %s", error)
+        return JSONResponse(
+            {"detail": f"Redis unavailable ({type(error).__name__}); try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(StoreError)
     async def _store_unavailable(_: Request, error: StoreError) -> JSONResponse:

@@ -201,11 +201,21 @@ async def land_simulation(
     # A label spanning several chunks arrives once per chunk; keep one per anomaly, with its full span.
     labels: dict[tuple[str, tuple[str, ...], datetime], Any] = {}
 
-    while not stop.is_set() and (count is None or landed < count):
-        size = min(500, n_fast - landed) if fast else 1
+    # Fast runs longer than the window: the payloads older than it are simulated (the plant is the
+    # same) but not landed, since the stream keeps only the window (they would be trimmed at once).
+    window_s = lander.limits.window_s
+    oldest = datetime.now(UTC) - timedelta(seconds=window_s - 60)
+    skipped = 0
+    while not stop.is_set() and (count is None or landed + skipped < count):
+        size = min(500, n_fast - landed - skipped) if fast else 1
         plant = model.advance(size)
+        documents = list(iter_payloads(plant))
+        if fast:
+            kept = [doc for doc in documents if datetime.fromisoformat(str(doc["timestamp"])) >= oldest]
+            skipped += len(documents) - len(kept)
+            documents = kept
         try:
-            readings = [lander.validate(doc) for doc in iter_payloads(plant)]
+            readings = [lander.validate(doc) for doc in documents]
         except PayloadError as error:
             raise RuntimeError(f"the simulator produced an invalid payload: {error}") from error
         landed += len(await lander.land(readings, at_reading_times=fast))
@@ -216,11 +226,16 @@ async def land_simulation(
         labels_path.write_text(json.dumps([label_to_dict(label) for label in labels.values()], indent=1))
         if on_landed:
             on_landed(landed)
-        if fast and landed >= n_fast:
+        if fast and landed + skipped >= n_fast:
             break
         if not fast:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval_s)
+    if skipped:
+        typer.echo(
+            f"{skipped} of the {n_fast} payloads fall before the {window_s / 3600:g} h window the stream keeps: "
+            "simulated, not landed"
+        )
     return landed
 
 
@@ -253,12 +268,19 @@ def replay(
     if not documents:
         typer.secho(f"{csv_file} holds no rows", err=True, fg="red")
         raise typer.Exit(1)
-    run_until_signal(lambda stop: _replay(settings, documents, speed, rebase, stop))
+    rejected: list[int] = []
+
+    async def main(stop: asyncio.Event) -> None:
+        rejected.append(await _replay(settings, documents, speed, rebase, stop))
+
+    run_until_signal(main)
+    if rejected and rejected[0]:
+        raise typer.Exit(1)  # some rows were not landed: a script must notice
 
 
 async def _replay(
     settings: Settings, documents: list[dict[str, Any]], speed: float, rebase: bool, stop: asyncio.Event
-) -> None:
+) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from analyzer.reading import PayloadError, parse_timestamp
@@ -284,16 +306,19 @@ async def _replay(
                     if stop.is_set():
                         break
                 readings = []
-                for document, moment in zip(
-                    documents[first : first + chunk_size], times[first : first + chunk_size], strict=True
+                for row, (document, moment) in enumerate(
+                    zip(documents[first : first + chunk_size], times[first : first + chunk_size], strict=True),
+                    start=first,
                 ):
                     try:
                         readings.append(lander.validate({**document, "timestamp": wire_timestamp(moment + shift)}))
                     except PayloadError as error:
                         rejected += 1
-                        progress.console.print(f"[red]row {first + len(readings) + 2}: rejected: {error}")
+                        # The CSV's line: the header is line 1, data row 0 is line 2.
+                        progress.console.print(f"line {row + 2}: rejected: {error}", style="red", markup=False)
                 landed += len(await lander.land(readings))
                 progress.update(task, completed=min(first + chunk_size, len(documents)))
     finally:
         await _close_lander(lander)
     typer.echo(f"replayed {landed} payloads onto {settings.stream_key}; rejected {rejected}")
+    return rejected

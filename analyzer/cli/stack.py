@@ -43,7 +43,7 @@ def api(
 
 @app.command()
 def worker(
-    consumer: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+    consumer: Annotated[str | None, typer.Option(help="consumer name (default replica or host-WORKER_INDEX)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="entries per XREADGROUP")] = None,
     verbose: Verbose = False,
 ) -> None:
@@ -97,7 +97,7 @@ def _background(
 
 @app.command()
 def explain(
-    consumer: Annotated[str | None, typer.Option(help="consumer name (default host-pid)")] = None,
+    consumer: Annotated[str | None, typer.Option(help="consumer name (default replica or host-WORKER_INDEX)")] = None,
     verbose: Verbose = False,
 ) -> None:
     """Write tier 3's context for new and escalated alarms (consumer group 'explainer' on the alarm
@@ -129,12 +129,28 @@ def sweep(
     settings = load_settings()
 
     async def main() -> None:
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+
+        from analyzer.runtime.consumer import UNREACHABLE, OutageLog
         from analyzer.runtime.services import open_services
         from analyzer.runtime.sweep import sweep as run_sweep
 
         services = await open_services(settings)
+        outage = OutageLog("sweep: Redis")
         try:
-            outcome = await run_sweep(services.redis, services.keys, services.store, services.pipeline, grace_s=grace_s)
+            # Redis away: back off and try again for up to 5 minutes (one line per outage), then fail.
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(UNREACHABLE),
+                wait=wait_exponential(multiplier=0.2, max=10),
+                stop=stop_after_delay(300),
+                before_sleep=lambda state: outage.down(state.outcome.exception()),  # type: ignore[union-attr,arg-type]
+                reraise=True,
+            ):
+                with attempt:
+                    outcome = await run_sweep(
+                        services.redis, services.keys, services.store, services.pipeline, grace_s=grace_s
+                    )
+            outage.up()
             typer.echo(outcome.model_dump_json())
         finally:
             await services.close()
@@ -163,6 +179,7 @@ def run(
 
     setup_logging(verbose)
     settings = load_settings()
+    _port_is_free(port)
     with local_redis(settings) as found:
         settings = settings.model_copy(update={"redis_connection_string": SecretStr(found.url)})
         run_until_signal(
@@ -170,6 +187,19 @@ def run(
                 settings, found.kind, port, workers, backfill, interval_s, seed, stop, dashboard_port=dashboard_port
             )
         )
+
+
+def _port_is_free(port: int) -> None:
+    """Exit with one line before anything starts when the API's port is taken (uvicorn would say so
+    only after the stack printed "running", with a traceback)."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            typer.secho(f"cannot serve the API on 127.0.0.1 port {port}: {error.strerror}", err=True, fg="red")
+            raise typer.Exit(1) from None
 
 
 async def _run_stack(

@@ -104,3 +104,48 @@ def local_redis(settings: Settings) -> Iterator[LocalRedis]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+class PersistentRedis:
+    """A ``redis-server`` on a free loopback port with persistence on (AOF, fsync every second), that
+    can be stopped and started again on the same port and data: the fault suite's Redis restarts."""
+
+    def __init__(self, binary: str | None = None, *, workdir: str | None = None) -> None:
+        found = binary or shutil.which("redis-server")
+        if found is None:
+            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+        self.binary = found
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="sensor-analyzer-redis-")
+        self.workdir = workdir or (self._tmp.name if self._tmp else "")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.workdir]
+        command += ["--appendonly", "yes", "--appendfsync", "everysec", "--save", ""]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        _wait_until_answers(self.url)
+
+    def stop(self, *, kill: bool = False) -> None:
+        """SIGTERM (Redis writes its data and exits) or, with ``kill``, SIGKILL."""
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            self.process.terminate()
+        self.process.wait(timeout=30)
+        self.process = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> PersistentRedis:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

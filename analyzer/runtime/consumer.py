@@ -12,8 +12,9 @@ worker on the readings stream, tier 3 on the alarm events).
   than ``max_deliveries`` times are dead-lettered with their last error, and consumers idle for
   ``forget_after`` with nothing pending are removed from the group.
 * A failing batch is retried entry by entry so one poison entry cannot hold back the others.
-* Redis unreachable: one warning when the outage starts, reconnect with capped exponential
-  backoff, one line when it is back (no traceback per entry).
+* Redis unreachable or the store unavailable: one warning when the outage starts, retry with
+  capped exponential backoff, one line when it is back (no traceback per entry). The batch in hand
+  is held and retried first, without re-reading it, so an outage never counts as a delivery.
 * On stop it finishes the batch in hand and deletes itself from the group if it holds nothing.
 """
 
@@ -36,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analyzer.keys import RedisKeys, entry_order
 from analyzer.runtime.dead_letter import dead_letter
+from analyzer.store.protocol import StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,41 @@ Entry = tuple[str, Mapping[str, str]]
 MAX_REMEMBERED_ERRORS = 10_000
 #: Redis errors that mean "not reachable right now": wait and retry rather than fail.
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+#: A dependency away (Redis, or the store locked or unreachable): the batch in hand is held and
+#: retried with backoff, in this process, without counting as a failed delivery.
+OUTAGE = (*UNREACHABLE, StoreUnavailableError)
 
 
 def default_consumer_name() -> str:
-    """Stable per replica: the host name (a container's is its replica name), plus the pid locally."""
-    return os.environ.get("CONTAINER_APP_REPLICA_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    """Stable per replica, so a restarted replica finds its own pending entries at once (``resume_own``):
+    the Container Apps replica name, else the host name and ``WORKER_INDEX`` (default 0; give each
+    worker process on one host its own index)."""
+    replica = os.environ.get("CONTAINER_APP_REPLICA_NAME")
+    return replica or f"{socket.gethostname()}-{os.environ.get('WORKER_INDEX', '0')}"
+
+
+class OutageLog:
+    """One warning when a dependency becomes unreachable and one line when it is back, however many
+    attempts fail in between (instead of a traceback per entry or per round)."""
+
+    def __init__(self, what: str, logger: logging.Logger = log) -> None:
+        self.what = what
+        self.logger = logger
+        self.since: float | None = None
+        self.outages = 0
+
+    def down(self, error: BaseException) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            self.outages += 1
+            self.logger.warning(
+                "%s: unreachable (%s: %s); retrying with backoff", self.what, type(error).__name__, error
+            )
+
+    def up(self) -> None:
+        if self.since is not None:
+            self.logger.warning("%s: reachable again after %.1f s", self.what, time.monotonic() - self.since)
+            self.since = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +152,10 @@ class StreamConsumer:
         self.stats = ConsumerStats()
         self._last_claim = 0.0
         self._last_errors: dict[str, str] = {}
-        self._outage_since: float | None = None
+        self._outage = OutageLog(f"consumer {self.consumer}: Redis or the store")
+        #: Entries whose processing an outage interrupted: retried first, without re-reading them
+        #: (re-reading would count a delivery per attempt and dead-letter them after a long outage).
+        self._held: list[Entry] = []
 
     # ------------------------------------------------------------------ the loop
 
@@ -130,7 +165,7 @@ class StreamConsumer:
         await self._until_reachable(stop, self.resume_own)
         while not stop.is_set():
             await self._until_reachable(stop, self._tick)
-        with contextlib.suppress(*UNREACHABLE):
+        with contextlib.suppress(*UNREACHABLE, ResponseError):  # leaving is a courtesy; never fail the stop
             await self._leave()
         return self.stats
 
@@ -144,23 +179,26 @@ class StreamConsumer:
         delay = self.config.backoff_min_s
         while not stop.is_set():
             try:
+                if self._held:
+                    held, self._held = self._held, []
+                    await self.process(held)
                 await step()
-            except UNREACHABLE as error:
-                if self._outage_since is None:
-                    self._outage_since = time.monotonic()
-                    self.stats.outages += 1
-                    log.warning("consumer %s: Redis unreachable (%s); retrying with backoff", self.consumer, error)
+            except ResponseError as error:
+                if "NOGROUP" not in str(error):
+                    raise
+                # The stream or its group is gone (a Redis that lost its data, a deleted key): recreate
+                # the group from the start of what the stream holds, then go on.
+                log.warning("consumer %s: %s; creating the group again", self.consumer, error)
+                await ensure_group(self.redis, self.stream, self.group)
+                continue
+            except OUTAGE as error:
+                self._outage.down(error)
+                self.stats.outages = self._outage.outages
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 delay = min(delay * 2, self.config.backoff_max_s)
                 continue
-            if self._outage_since is not None:
-                log.warning(
-                    "consumer %s: Redis reachable again after %.1f s",
-                    self.consumer,
-                    time.monotonic() - self._outage_since,
-                )
-                self._outage_since = None
+            self._outage.up()
             return
 
     async def resume_own(self) -> int:
@@ -270,8 +308,9 @@ class StreamConsumer:
             return
         try:
             await self._handle_and_ack(entries)
-        except UNREACHABLE:
-            raise  # an outage, not a poison entry: the loop backs off and retries
+        except OUTAGE:
+            self._held = list(entries)
+            raise  # an outage, not a poison entry: the loop backs off and retries the batch
         except Exception as error:
             self.stats.failed_batches += 1
             log.warning(
@@ -280,11 +319,12 @@ class StreamConsumer:
                 type(error).__name__,
                 error,
             )
-            for entry in entries:
+            for position, entry in enumerate(entries):
                 try:
                     await self._handle_and_ack([entry])
                     self._last_errors.pop(entry[0], None)
-                except UNREACHABLE:
+                except OUTAGE:
+                    self._held = list(entries[position:])
                     raise
                 except Exception as single:
                     log.exception("entry %s failed; it stays pending and will be retried", entry[0])

@@ -19,10 +19,10 @@ field                  holds
 Every dead-lettered id also goes into the sorted set ``{stream}:dead:ids`` (score = time in ms), so
 the sweep skips it; ids older than ``IDS_RETENTION_MS`` (twice the 24 h window) are trimmed there.
 
-The bound: the stream is trimmed to exactly ``DEAD_LETTER_MAXLEN`` records (XADD MAXLEN, not ``~``),
-and a record holds at most ``max payload + REASON_MAX_BYTES + ~200`` bytes of fields, so the stream
-stays under ``DEAD_LETTER_MAXLEN x (DEAD_LETTER_MAX_PAYLOAD_BYTES + 2.2 KiB)``: with the defaults
-2,000 x 18.2 KiB, about 36 MiB, whatever is thrown at it.
+The bound, in records and in bytes: a record holds at most ``max payload + REASON_MAX_BYTES + 256``
+bytes, and the stream is trimmed to exactly ``bounded_maxlen(...)`` records (XADD MAXLEN, not ``~``):
+``DEAD_LETTER_MAXLEN`` (2,000) or fewer, so that full-size records fit in ``DEAD_LETTER_MAX_BYTES``
+(32 MiB; with the 16 KiB payload cut that is 1,820 records), whatever is thrown at it.
 """
 
 from __future__ import annotations
@@ -42,17 +42,20 @@ from analyzer.keys import RedisKeys
 SOURCES = ("analyzer", "function", "sweep", "api")
 DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024
 DEFAULT_MAXLEN = 2_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 REASON_MAX_BYTES = 2048
 IDS_RETENTION_MS = 48 * 3600 * 1000
 
 
 class DeadLetterSettings(BaseSettings):
-    """``DEAD_LETTER_MAX_PAYLOAD_BYTES`` and ``DEAD_LETTER_MAXLEN`` (the Function reads the same)."""
+    """``DEAD_LETTER_MAX_PAYLOAD_BYTES``, ``DEAD_LETTER_MAXLEN`` and ``DEAD_LETTER_MAX_BYTES`` (the
+    Function reads the same)."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     dead_letter_max_payload_bytes: int = Field(DEFAULT_MAX_PAYLOAD_BYTES, gt=0)
     dead_letter_maxlen: int = Field(DEFAULT_MAXLEN, gt=0)
+    dead_letter_max_bytes: int = Field(DEFAULT_MAX_BYTES, gt=0)
 
 
 @lru_cache
@@ -109,6 +112,21 @@ def dead_letter_record(
     return record
 
 
+def bounded_maxlen(maxlen: int, max_payload_bytes: int, max_bytes: int) -> int:
+    """Records kept: at most ``maxlen``, and few enough that full-size records fit in ``max_bytes``.
+
+    A record holds at most the payload cut, the reason (2 KiB) and ~256 bytes of other fields and
+    overhead, so the stream's size stays under ``max_bytes`` whatever is thrown at it.
+
+    >>> bounded_maxlen(2000, 16 * 1024, 32 * 1024 * 1024)
+    1820
+    >>> bounded_maxlen(10, 1024, 10**9)
+    10
+    """
+    per_record = max_payload_bytes + 2048 + 256
+    return max(1, min(maxlen, max_bytes // per_record))
+
+
 # --- Writing ------------------------------------------------------------------------------------
 
 
@@ -136,7 +154,7 @@ async def dead_letter(
             pipe.xadd(
                 keys.dead_letter,
                 cast(dict[Any, Any], record),
-                maxlen=maxlen or settings.dead_letter_maxlen,
+                maxlen=bounded_maxlen(maxlen or settings.dead_letter_maxlen, limit, settings.dead_letter_max_bytes),
                 approximate=False,
             )
             if entry_id:

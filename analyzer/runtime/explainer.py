@@ -37,7 +37,7 @@ from redis.asyncio import Redis
 
 from analyzer.alarms.service import AlarmNotFound, AlarmService
 from analyzer.keys import EXPLAIN_GROUP, RedisKeys
-from analyzer.runtime.consumer import UNREACHABLE, ConsumerConfig, Entry, Handled, StreamConsumer
+from analyzer.runtime.consumer import UNREACHABLE, ConsumerConfig, Entry, Handled, OutageLog, StreamConsumer
 from analyzer.runtime.explain_retry import RetryClaim, RetryQueue
 from analyzer.settings import Settings
 from analyzer.tiers.llm.evidence import AlarmView
@@ -217,12 +217,14 @@ class AlarmExplainer:
 
     async def run_retries(self, stop: asyncio.Event, *, every_s: float) -> None:
         """Poll the retry queue until ``stop``; a failed round is logged and the next one retries."""
+        outage = OutageLog("tier 3 retries: Redis", log)
         while not stop.is_set():
             try:
                 while await self.retry_due() >= self.concurrency * 4 and not stop.is_set():
                     pass  # a backlog: keep going
+                outage.up()
             except UNREACHABLE as error:
-                log.warning("tier 3 retries: Redis unreachable (%s); next round in %.0f s", error, every_s)
+                outage.down(error)
             except Exception:
                 log.exception("tier 3 retries: the round failed; next round in %.0f s", every_s)
             with contextlib.suppress(TimeoutError):

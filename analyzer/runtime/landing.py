@@ -22,9 +22,19 @@ from redis.asyncio import Redis
 
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import PAYLOAD_FIELD, RedisKeys
-from analyzer.reading import PayloadError, Reading, TimeBounds, decode_json, to_reading
+from analyzer.reading import PayloadError, PayloadLimits, Reading, decode_json, to_reading
 from analyzer.settings import Settings
 from schemas.payload import wire_timestamp
+
+
+def payload_limits(settings: Settings) -> PayloadLimits:
+    """The payload rules of these settings (the landing's and the fold's are the same)."""
+    return PayloadLimits(
+        max_bytes=settings.max_payload_bytes,
+        max_sensors=settings.max_sensors_per_payload,
+        window_s=settings.window_s,
+        future_skew_s=settings.max_future_skew_s,
+    )
 
 
 class Lander:
@@ -34,23 +44,27 @@ class Lander:
         self.redis = redis
         self.keys = keys
         self.index = index
+        self.limits = payload_limits(settings)
         self.window = timedelta(seconds=settings.window_s)
-        self.future_skew = timedelta(seconds=settings.max_future_skew_s)
-        self.max_bytes = settings.max_payload_bytes
-        self.max_sensors = settings.max_sensors_per_payload
 
     def validate(self, document: Any, *, now: datetime | None = None) -> Reading:
         """Check one payload object; raises :class:`PayloadError` naming the problem."""
         if not isinstance(document, dict):
             raise PayloadError(f"payload must be a JSON object, got {type(document).__name__}")
-        size = len(orjson.dumps(document))
-        if size > self.max_bytes:
-            raise PayloadError(f"payload is {size} bytes; the limit is {self.max_bytes} bytes")
-        bounds = TimeBounds(now or datetime.now(UTC), self.window, self.future_skew)
-        return to_reading(document, "0-0", self.index, max_sensors=self.max_sensors, bounds=bounds)
+        try:
+            size: int | None = len(orjson.dumps(document))
+        except (TypeError, orjson.JSONEncodeError):  # an int beyond 64 bits, a surrogate: the rules say which
+            size = None
+        if size is not None and size > self.limits.max_bytes:
+            raise PayloadError(f"payload is {size} bytes; the limit is {self.limits.max_bytes} bytes")
+        bounds = self.limits.bounds(now or datetime.now(UTC))
+        reading = to_reading(document, "0-0", self.index, max_sensors=self.limits.max_sensors, bounds=bounds)
+        if size is None:
+            raise PayloadError("payload cannot be encoded as JSON")
+        return reading
 
     def validate_json(self, text: bytes | str) -> Reading:
-        return self.validate(decode_json(text, max_bytes=self.max_bytes))
+        return self.validate(decode_json(text, max_bytes=self.limits.max_bytes))
 
     async def land(self, readings: Sequence[Reading], *, at_reading_times: bool = False) -> list[str]:
         """Land validated readings in one round trip; returns the stream entry ids in order.

@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analyzer.runtime.redis_auth import AsyncTokenSource
 from analyzer.settings import Settings
@@ -20,7 +24,16 @@ def connect_redis(settings: Settings, *, token_source: AsyncTokenSource | None =
     With ``REDIS_ENTRA_AUTH`` it authenticates with the identity's Entra ID token
     (:mod:`analyzer.runtime.redis_auth`); the caller closes the credential with :func:`close_redis`.
     """
-    options: dict[str, Any] = {"decode_responses": True, "health_check_interval": 30}
+    # A connection the server closed (a Redis restart) is retried on a fresh one, twice, with a short
+    # backoff, instead of failing the first command after every restart. A longer outage still
+    # raises ConnectionError; the consumers back off and the APIs answer 503.
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "health_check_interval": 30,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "socket_connect_timeout": 5,
+    }
     if settings.redis_entra_auth:
         from azure.identity.aio import DefaultAzureCredential
 

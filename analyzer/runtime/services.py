@@ -22,7 +22,7 @@ from analyzer.analysis.shared_state import SharedFold
 from analyzer.catalog import load_catalog
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
-from analyzer.runtime.landing import Lander
+from analyzer.runtime.landing import Lander, payload_limits
 from analyzer.runtime.redis_client import binary_client, close_redis, connect_redis  # re-exported for callers
 from analyzer.settings import Settings
 from analyzer.store.factory import open_store
@@ -55,13 +55,19 @@ class Services:
     async def maintain(self, stop: asyncio.Event, *, every_s: float = 60.0) -> None:
         """Background upkeep of one process: after a Redis that lost its data, restore the open
         alarms from the store; then write alarm records a stopped writer left unwritten."""
+        from analyzer.runtime.consumer import UNREACHABLE, OutageLog
+
         restored = False
+        outage = OutageLog("alarm upkeep: Redis or the store", log)
         while not stop.is_set():
             try:
                 if not restored:
                     await self.projector.restore()
                     restored = True
                 await self.projector.repair()
+                outage.up()
+            except UNREACHABLE as error:
+                outage.down(error)
             except Exception as error:  # upkeep must not take the process down; the next round retries
                 log.warning("alarm upkeep failed (%s: %s); retrying in %.0f s", type(error).__name__, error, every_s)
             with contextlib.suppress(TimeoutError):
@@ -86,7 +92,7 @@ async def open_services(
         from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 
         tier2 = StatisticalTier(index, statistical_settings or StatisticalSettings(), window_s=settings.window_s)
-    folder = Folder(index, tier2, max_payload_bytes=settings.max_payload_bytes)
+    folder = Folder(index, tier2, limits=payload_limits(settings))
     projector = AlarmProjector(store, redis, keys)
     shared = SharedFold(binary, keys, folder, window_s=settings.window_s)
     pipeline = Pipeline(store, redis, keys, shared, projector)

@@ -16,7 +16,7 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos.exceptions import CosmosHttpResponseError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from analyzer.store.protocol import AlreadyExistsError, ConflictError, NotFoundError, StoreError
+from analyzer.store.protocol import AlreadyExistsError, ConflictError, NotFoundError, StoreError, StoreUnavailableError
 
 R = TypeVar("R")
 
@@ -71,7 +71,7 @@ async def call(operation: str, container: str, fn: Callable[[], Awaitable[R]], *
     except CosmosHttpResponseError as exc:
         raise translate(operation, container, exc) from exc
     except (ServiceRequestError, ServiceResponseError) as exc:
-        raise StoreError(f"{operation} on {container} failed: cannot reach Cosmos DB ({exc})") from exc
+        raise StoreUnavailableError(f"{operation} on {container} failed: cannot reach Cosmos DB ({exc})") from exc
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -85,4 +85,6 @@ def translate(operation: str, container: str, exc: CosmosHttpResponseError) -> S
         return AlreadyExistsError(text)
     if status == 412:
         return ConflictError(text)
+    if status in (408, 429, 449, 500, 502, 503, 504):
+        return StoreUnavailableError(text)
     return StoreError(text)

@@ -44,6 +44,11 @@ class StoreError(Exception):
     """A store operation failed; the message names the operation and the collection."""
 
 
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached or is busy (SQLite locked, Cosmos DB unreachable, 429/503):
+    transient. Consumers hold the batch and retry it with backoff instead of counting a failure."""
+
+
 class NotFoundError(StoreError):
     pass
 

@@ -51,6 +51,7 @@ from analyzer.store.protocol import (
     ResultSummary,
     SensorHistory,
     StoreError,
+    StoreUnavailableError,
     VersionMismatchError,
 )
 from analyzer.store.summaries import SQLITE_SUMMARY
@@ -223,6 +224,8 @@ class SqliteStore:
             return await loop.run_in_executor(self._executor, fn, *args)
         except StoreError:
             raise
+        except sqlite3.OperationalError as exc:  # locked, busy, disk I/O: another writer or the disk
+            raise StoreUnavailableError(f"{operation} on {collection} ({self.path}) failed: {exc}") from exc
         except sqlite3.Error as exc:
             raise StoreError(f"{operation} on {collection} ({self.path}) failed: {exc}") from exc
 

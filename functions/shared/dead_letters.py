@@ -4,7 +4,7 @@ The function app ships without the ``analyzer`` package (``requirements.txt``, `
 the pure part, ``truncate_utf8`` and ``dead_letter_record``, is a VERBATIM copy of
 ``analyzer/runtime/dead_letter.py``: tests/functions/test_dead_letter_format.py compares the two
 functions' code and their records for generated entries. Change both or neither. See that module
-for the format and the byte bound (``DEAD_LETTER_MAXLEN`` x (``DEAD_LETTER_MAX_PAYLOAD_BYTES`` + 2.2 KiB)).
+for the format and the bounds (``DEAD_LETTER_MAXLEN`` records and ``DEAD_LETTER_MAX_BYTES``).
 """
 
 from __future__ import annotations
@@ -17,16 +17,34 @@ from typing import Any
 
 DEFAULT_MAX_PAYLOAD_BYTES = 16 * 1024
 DEFAULT_MAXLEN = 2_000
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 IDS_RETENTION_MS = 48 * 3600 * 1000
 
 
 def limits(env: Mapping[str, str] = os.environ) -> tuple[int, int]:
-    """``(max payload bytes, max records)`` from the same settings the analyzer reads."""
+    """``(max payload bytes, max records)`` from the same settings the analyzer reads; the records
+    are bounded by ``DEAD_LETTER_MAXLEN`` and by ``DEAD_LETTER_MAX_BYTES``."""
     payload = int(env.get("DEAD_LETTER_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES))
     maxlen = int(env.get("DEAD_LETTER_MAXLEN", DEFAULT_MAXLEN))
-    if payload <= 0 or maxlen <= 0:
-        raise ValueError("DEAD_LETTER_MAX_PAYLOAD_BYTES and DEAD_LETTER_MAXLEN must be positive")
-    return payload, maxlen
+    max_bytes = int(env.get("DEAD_LETTER_MAX_BYTES", DEFAULT_MAX_BYTES))
+    if payload <= 0 or maxlen <= 0 or max_bytes <= 0:
+        raise ValueError("DEAD_LETTER_MAX_PAYLOAD_BYTES, DEAD_LETTER_MAXLEN and DEAD_LETTER_MAX_BYTES must be positive")
+    return payload, bounded_maxlen(maxlen, payload, max_bytes)
+
+
+def bounded_maxlen(maxlen: int, max_payload_bytes: int, max_bytes: int) -> int:
+    """Records kept: at most ``maxlen``, and few enough that full-size records fit in ``max_bytes``.
+
+    A record holds at most the payload cut, the reason (2 KiB) and ~256 bytes of other fields and
+    overhead, so the stream's size stays under ``max_bytes`` whatever is thrown at it.
+
+    >>> bounded_maxlen(2000, 16 * 1024, 32 * 1024 * 1024)
+    1820
+    >>> bounded_maxlen(10, 1024, 10**9)
+    10
+    """
+    per_record = max_payload_bytes + 2048 + 256
+    return max(1, min(maxlen, max_bytes // per_record))
 
 
 def truncate_utf8(text: str, max_bytes: int) -> tuple[str, int, bool]:

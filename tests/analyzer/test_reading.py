@@ -70,3 +70,41 @@ def test_decode_refuses_non_objects(raw: bytes, message: str) -> None:
 def test_decode_refuses_oversize_documents() -> None:
     with pytest.raises(PayloadError, match="payload is 2001 bytes; the limit is 2000 bytes"):
         decode_json(b" " * 2001, max_bytes=2000)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"a": 1, "a": 2}', "duplicate key 'a'"),
+        (b'{"a" : 1, "b": "x:y", "a": 2}', "duplicate key 'a'"),  # whitespace and a ':' in a string
+        (b'{"a": 1, "t": "\\u003a", "a": 2}', "duplicate key 'a'"),  # a ':' hidden in an escape
+        (b'{"n": {"k": 1, "k": 2}}', "duplicate key 'k'"),  # nested
+        (b'{"": 1}', "a sensor name is empty"),
+        (b'{"A\\u0000B": 1}', "control characters"),
+        (b'{"\\ud800": 1}', "surrogate"),
+        (b"[" * 40 + b"]" * 40, "must be a JSON object"),
+        (b'{"x": ' + b"[" * 40 + b"]" * 40 + b"}", "nested deeper than 32"),
+        (b'{"x": ' + b"[" * 2000 + b"]" * 2000 + b"}", "nested deeper than 32"),
+        (b'{"timestamp": 1e400}', "magnitude"),
+    ],
+)
+def test_the_document_rules_name_the_problem(raw: bytes, message: str) -> None:
+    with pytest.raises(PayloadError, match=message):
+        decode_json(raw, max_bytes=1 << 20)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"timestamp": "2026-11-23T11:59:00+00:00", "TI-1": 1, "PI-\\u00e9": 2}',
+        b'{"timestamp": "2026-11-23T11:59:00Z", "a:b": 1, "c": "d:e"}',
+    ],
+)
+def test_documents_within_the_rules_parse(raw: bytes) -> None:
+    assert isinstance(decode_json(raw, max_bytes=1 << 20), dict)
+
+
+def test_values_beyond_the_magnitude_limit_are_refused_exactly() -> None:
+    with pytest.raises(PayloadError, match="magnitude limit 1e\\+12 for: FI-1, PI-1"):
+        to_reading(doc(**{"PI-1": 2**70, "FI-1": -1.0000001e12}), "1-0", INDEX)
+    assert to_reading(doc(**{"PI-1": 10**12}), "1-0", INDEX).raw["PI-1"] == 1e12

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +17,8 @@ from analyzer.settings import Settings
 from tests.utils.payloads import normal_payload, plant_index
 
 INDEX = plant_index()
+#: The time of entry ids 1763892000000-0 and after: a reading's time is checked against its entry's.
+AT_ID = datetime.fromtimestamp(1763892000, UTC)
 HIGH_SENSOR = next(n for n in INDEX.names if INDEX.spec(n).high_high is not None and INDEX.spec(n).core)
 
 
@@ -42,7 +45,7 @@ def test_health_and_readiness(client: TestClient) -> None:
 
 def test_analyze_stores_a_result_keyed_by_the_entry_id_and_is_idempotent(client: TestClient) -> None:
     breach = INDEX.spec(HIGH_SENSOR).high_high + 1  # type: ignore[operator]
-    body = {"entry_id": "1763892000000-0", "payload": normal_payload(INDEX, **{HIGH_SENSOR: breach})}
+    body = {"entry_id": "1763892000000-0", "payload": normal_payload(INDEX, AT_ID, **{HIGH_SENSOR: breach})}
     first = client.post("/api/v1/analyze", json=body)
     assert first.status_code == 200, first.text
     result = first.json()
@@ -132,7 +135,7 @@ def test_oversize_payload_is_refused(client: TestClient) -> None:
 
 
 def test_writes_need_the_api_key_when_one_is_set(keyed_client: TestClient) -> None:
-    body = {"entry_id": "1-0", "payload": normal_payload(INDEX)}
+    body = {"entry_id": f"{int(time.time() * 1000)}-0", "payload": normal_payload(INDEX)}
     assert keyed_client.post("/api/v1/analyze", json=body).status_code == 401
     assert keyed_client.post("/api/v1/analyze", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
     assert keyed_client.post("/api/v1/analyze", json=body, headers={"X-API-Key": "k-123"}).status_code == 200
@@ -148,8 +151,8 @@ def test_sweep_analyses_landed_entries_without_results(client: TestClient) -> No
 
 
 def test_a_late_duplicate_gets_the_stored_result_not_a_new_verdict(client: TestClient) -> None:
-    body = {"entry_id": "1763892000500-0", "payload": normal_payload(INDEX)}
+    body = {"entry_id": "1763892000500-0", "payload": normal_payload(INDEX, AT_ID)}
     first = client.post("/api/v1/analyze", json=body).json()
-    changed = {**body, "payload": normal_payload(INDEX, **{HIGH_SENSOR: 1e9})}
+    changed = {**body, "payload": normal_payload(INDEX, AT_ID, **{HIGH_SENSOR: 1e9})}
     again = client.post("/api/v1/analyze", json=changed).json()
     assert again == first and again["final_status"] == "normal"

@@ -32,7 +32,7 @@ def _function_tree(module: object, name: str) -> str:
     return ast.dump(ast.parse(source))
 
 
-@pytest.mark.parametrize("name", ["truncate_utf8", "dead_letter_record"])
+@pytest.mark.parametrize("name", ["truncate_utf8", "dead_letter_record", "bounded_maxlen"])
 def test_the_function_copy_is_the_same_code(name: str) -> None:
     assert _function_tree(analyzer_dead_letter, name) == _function_tree(function_dead_letters, name)
 
@@ -43,10 +43,12 @@ def test_the_function_app_ships_its_copy_and_not_the_analyzer() -> None:
     assert (REPO_ROOT / "functions" / "shared" / "dead_letters.py").is_file()
     assert function_dead_letters.DEFAULT_MAX_PAYLOAD_BYTES == analyzer_dead_letter.DEFAULT_MAX_PAYLOAD_BYTES
     assert function_dead_letters.DEFAULT_MAXLEN == analyzer_dead_letter.DEFAULT_MAXLEN
+    assert function_dead_letters.DEFAULT_MAX_BYTES == analyzer_dead_letter.DEFAULT_MAX_BYTES
     assert function_dead_letters.IDS_RETENTION_MS == analyzer_dead_letter.IDS_RETENTION_MS
     assert set(analyzer_dead_letter.DeadLetterSettings.model_fields) == {
         "dead_letter_max_payload_bytes",
         "dead_letter_maxlen",
+        "dead_letter_max_bytes",
     }
 
 
@@ -138,4 +140,31 @@ async def test_the_stream_is_bounded_exactly(redis_url: str, stream_key: str) ->
             )
         assert await client.xlen(keys.dead_letter) == 25
     finally:
+        await client.aclose()
+
+
+async def test_the_stream_is_bounded_in_bytes_by_both_writers(redis_url: str, stream_key: str) -> None:
+    """A flood of 1 MB payloads (the 10 MB request of issue 12 put 10.6 MB in the stream): the stream
+    stays under DEAD_LETTER_MAX_BYTES whichever writer adds the records."""
+    keys = RedisKeys(stream_key)
+    env = {"DEAD_LETTER_MAX_PAYLOAD_BYTES": "4096", "DEAD_LETTER_MAX_BYTES": str(64 * 1024)}
+    settings = analyzer_dead_letter.DeadLetterSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        dead_letter_max_payload_bytes=4096,
+        dead_letter_max_bytes=64 * 1024,
+    )
+    client = AsyncRedis.from_url(redis_url, decode_responses=True)
+    original = analyzer_dead_letter.dead_letter_settings
+    analyzer_dead_letter.dead_letter_settings = lambda: settings  # type: ignore[assignment]
+    try:
+        huge = {"payload": "z" * 1_000_000}
+        for batch in range(10):
+            await analyzer_dead_letter.dead_letter(client, keys, [(f"{batch}-{n}", "r" * 3000, huge) for n in range(5)])
+        with redis.Redis.from_url(redis_url, decode_responses=True) as sync:
+            function_dead_letters.write_dead_letters(sync, keys.dead_letter, [("99-0", "r", huge)] * 20, env=env)
+            used = sync.memory_usage(keys.dead_letter, samples=0)
+        assert await client.xlen(keys.dead_letter) == analyzer_dead_letter.bounded_maxlen(2000, 4096, 64 * 1024)
+        assert used is not None and used <= 64 * 1024, used
+    finally:
+        analyzer_dead_letter.dead_letter_settings = original  # type: ignore[assignment]
         await client.aclose()

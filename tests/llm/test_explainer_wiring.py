@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -90,7 +91,9 @@ def test_the_api_lifespan_runs_the_explainer_when_enabled(settings: Settings, re
     breach = index.spec(SENSOR).high
     assert breach is not None
     with TestClient(create_app(settings)) as client, redis.Redis.from_url(redis_url, decode_responses=True) as r:
-        body = {"entry_id": "1763892000000-0", "payload": normal_payload(index, **{SENSOR: breach + 0.5})}
+        # The reading at its entry's landing time (a reading far from it is refused).
+        at = datetime.fromtimestamp(1763892000, UTC)
+        body = {"entry_id": "1763892000000-0", "payload": normal_payload(index, at, **{SENSOR: breach + 0.5})}
         assert client.post("/api/v1/analyze", json=body).status_code == 200
         deadline = time.monotonic() + (20 if enabled else 1)
         record = _alarm_record(r, keys, HIGH_KEY)

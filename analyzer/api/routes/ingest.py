@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, HTTPException, Request, status
 
+from analyzer.api.body import read_body
 from analyzer.api.deps import ApiKeyDep, ServicesDep
-from analyzer.reading import PayloadError
+from analyzer.reading import PayloadError, check_document, parse_json
 from schemas.api import ErrorResponse, IngestResponse
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], dependencies=[ApiKeyDep])
@@ -35,10 +35,7 @@ async def ingest(request: Request, services: ServicesDep) -> IngestResponse:
 
     All payloads of a batch are validated first; if any is invalid nothing is landed.
     """
-    limit = services.settings.max_payload_bytes * MAX_BATCH
-    body = await request.body()
-    if len(body) > limit:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"request is {len(body)} bytes; the limit is {limit}")
+    body = await read_body(request, services.settings.max_payload_bytes * MAX_BATCH)
     try:
         documents = _payloads_of(body)
         entry_ids = await services.lander.land_documents(documents)
@@ -48,11 +45,9 @@ async def ingest(request: Request, services: ServicesDep) -> IngestResponse:
 
 
 def _payloads_of(body: bytes) -> list[Any]:
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise PayloadError(f"body is not valid JSON: {error}") from None
+    document = parse_json(body)
     if isinstance(document, dict):
+        check_document(document, body)
         return [document]
     if not isinstance(document, list):
         raise PayloadError(f"body must be a payload object or an array of them, got {type(document).__name__}")
@@ -60,4 +55,5 @@ def _payloads_of(body: bytes) -> list[Any]:
         raise PayloadError("batch is empty")
     if len(document) > MAX_BATCH:
         raise PayloadError(f"batch holds {len(document)} payloads; the limit is {MAX_BATCH}")
+    check_document({"batch": document}, body)  # nesting and duplicate keys over the whole body
     return document

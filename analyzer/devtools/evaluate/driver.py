@@ -21,7 +21,7 @@ import numpy as np
 from analyzer.analysis.fold import Folder
 from analyzer.catalog.index import SensorIndex
 from analyzer.devtools.evaluate.csv_input import LabelledData
-from analyzer.reading import Reading
+from analyzer.reading import MAX_MAGNITUDE, Reading, out_of_magnitude
 from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 from schemas.results import AnalysisResult
 
@@ -63,7 +63,11 @@ def _readings(
     cols = np.array([index.position.get(n, -1) for n in source.names], dtype=np.intp)
     known = cols >= 0
     rows = []
+    # The payload rules (analyzer/reading.py) refuse these rows at the landing and in the worker.
+    refused = out_of_magnitude(np.asarray(source.values[start:stop], dtype=float))
     for k in range(start, stop):
+        if refused[k - start]:
+            continue
         values = np.full(len(index), np.nan)
         values[cols[known]] = source.values[k][known]
         t = float(source.times[k])
@@ -142,11 +146,18 @@ async def run_stream(
         for start in range(0, len(fit.times), batch):
             await fold(_readings(index, fit, start, min(start + batch, len(fit.times)), 0, 0))
     seq0 = len(fit.times) if fit is not None else 0
+    refused = 0
     for start in range(0, len(data.times), batch):
         stop = min(start + batch, len(data.times))
-        results = await fold(_readings(index, data, start, stop, shift_ms, seq0))
-        for k, result in enumerate(results):
-            _record(out, start + k, result)
+        rows = _readings(index, data, start, stop, shift_ms, seq0)
+        refused += (stop - start) - len(rows)
+        for result in await fold(rows):
+            _record(out, int(result.id.rsplit("-", 1)[1]) - seq0, result)
         if progress is not None:
             progress(stop - start)
+    if refused:
+        out.warnings.append(
+            f"{refused} rows hold a value beyond the magnitude limit {MAX_MAGNITUDE:g} or infinite; the analyzer "
+            "refuses such payloads, so they were not analysed"
+        )
     return out
