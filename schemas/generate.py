@@ -17,6 +17,7 @@ from schemas.anomalies import ModifiedValue
 from schemas.api import AnalyzeRequest, ErrorResponse, HealthResponse, IngestResponse, SweepResponse
 from schemas.catalog import SensorCatalog, SensorSpec
 from schemas.llm import LLMContext, LLMDailyUsage
+from schemas.page import PageConfigPublic
 from schemas.payload import SensorPayload
 from schemas.public import (
     AlarmEventPublic,
@@ -78,6 +79,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "public_modifications": ModificationsPublic,
     "public_resolved_anomaly": ResolvedAnomalyPublic,
     "public_resolved_anomalies": ResolvedAnomaliesPublic,
+    # What the dashboard page reads before signing in (schemas/page.py).
+    "page_config": PageConfigPublic,
 }
 
 

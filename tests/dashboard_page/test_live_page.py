@@ -1,0 +1,123 @@
+"""The page in headless Chromium against the real local stack: sign-in, live tiles updated by the
+event stream, trends, large-text mode and keyboard reach."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.dashboard_page.helpers import TIMEOUT_MS, open_page, screenshot
+from tests.dashboard_page.stack import Stack
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+async def test_sign_in_shows_the_plant_and_values_change_live(browser: Any, stack: Stack) -> None:
+    page = await open_page(browser, stack)
+    tiles = await page.locator(".tile").count()
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=stack.headers("alice")) as client:
+        catalogued = (await client.get("/api/v1/live/sensors")).json()["count"]
+    assert tiles == catalogued == 100
+    # Core sensors come first, in their own group.
+    assert await page.locator(".group h3").first.inner_text() == "Core sensors · 8"
+    assert await page.locator("#who").inner_text() == "alice (operator)"
+    # The key is kept for this tab only, and never shows in the address.
+    assert await page.evaluate("sessionStorage.getItem('sensor-analyzer.api-key')") == stack.keys["alice"]
+    assert stack.keys["alice"] not in page.url
+
+    tile = page.locator('.tile[data-sensor="FI-101"] .num')
+    before = await tile.inner_text()
+    updates = int(await page.locator("#view-live").get_attribute("data-updates") or "0")
+    # New readings arrive by the event stream (no reload): the counter grows and the value moves.
+    await page.wait_for_function(
+        "([n, old]) => Number(document.getElementById('view-live').dataset.updates) > n + 1 && "
+        "document.querySelector('.tile[data-sensor=\"FI-101\"] .num').textContent !== old",
+        arg=[updates, before],
+        timeout=TIMEOUT_MS,
+    )
+    assert await page.locator("#connection").inner_text() == "live"
+    await screenshot(page, "live")
+    assert not page.errors
+
+
+async def test_a_stale_sensor_is_greyed_and_says_so(browser: Any, stack: Stack) -> None:
+    page = await open_page(browser, stack)
+    # The feed stopped sending VI-706 five minutes ago (3 x its 10 s interval is the limit).
+    [sensor] = stack.silenced
+    tile = page.locator(f'.tile[data-sensor="{sensor}"]')
+    assert await tile.get_attribute("data-state") == "stale"
+    assert await tile.locator(".badge").inner_text() == "STALE"  # in words, not only grey
+    assert "STALE" in (await tile.get_attribute("aria-label") or "")
+    assert await page.locator('.tile[data-state="stale"]').count() == 1
+    assert "1 stale" in await page.locator("#view-live .summary").inner_text()
+
+
+async def test_trend_with_bands_markers_and_range_picker(browser: Any, stack: Stack) -> None:
+    page = await open_page(browser, stack)
+    await page.click('.tile[data-sensor="TI-101"]')
+    await page.wait_for_selector("#view-trend[data-state=ready]", timeout=TIMEOUT_MS)
+    assert page.url.endswith("#trend/TI-101")
+    legend = await page.locator('figure.chart[data-sensor="TI-101"] .chart-legend').inner_text()
+    assert "24 h mean" in legend and "HIGH-HIGH 361.6" in legend
+    # A second sensor stacks below the first.
+    await page.fill("#trend-sensor", "FI-101")
+    await page.press("#trend-sensor", "Enter")
+    await page.wait_for_selector('figure.chart[data-sensor="FI-101"] canvas', timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#view-trend[data-state=ready]", timeout=TIMEOUT_MS)
+    assert await page.locator("figure.chart").count() == 2
+    await screenshot(page, "trend")
+    # The range picker: 6 h is pressed and the status names the readings shown.
+    await page.get_by_role("button", name="6 h").click()
+    await page.wait_for_selector("#view-trend[data-state=ready]", timeout=TIMEOUT_MS)
+    assert await page.locator(".preset[aria-pressed=true]").inner_text() == "6 h"
+    # Dragging across a chart zooms into the selection (a custom range, no preset pressed).
+    box = await page.locator('figure.chart[data-sensor="TI-101"] .u-over').bounding_box()
+    assert box is not None
+    await page.mouse.move(box["x"] + box["width"] * 0.80, box["y"] + 40)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + box["width"] * 0.95, box["y"] + 40, steps=5)
+    await page.mouse.up()
+    await page.wait_for_function("!document.querySelector('.preset[aria-pressed=true]')", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#view-trend[data-state=ready]", timeout=TIMEOUT_MS)
+    start, end = await page.evaluate("[window.dashboard.trend.custom.start, window.dashboard.trend.custom.end]")
+    assert 0 < end - start < 6 * 3600 * 1000 * 0.2  # about 15 % of the 6 h shown
+    assert not page.errors
+
+
+async def test_large_text_and_keyboard_reach(browser: Any, stack: Stack) -> None:
+    page = await open_page(browser, stack)
+    size = await page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    await page.click("#large-text")
+    larger = await page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    assert larger >= size * 1.4
+    assert await page.get_attribute("#large-text", "aria-pressed") == "true"
+    # After a reload (still signed in: the key is in the tab's session), tabbing from the top
+    # reaches the skip link, the views and the first tile; Enter on a tile opens its trend.
+    await page.reload()
+    await page.wait_for_selector(".tile[data-state]", timeout=TIMEOUT_MS)
+    assert await page.get_attribute("#large-text", "aria-pressed") == "true"  # the mode is remembered
+    reached = []
+    for _ in range(20):
+        await page.keyboard.press("Tab")
+        focused = "document.activeElement.dataset.sensor || document.activeElement.textContent.trim()"
+        reached.append(await page.evaluate(focused))
+        if reached[-1] == "FI-101":
+            break
+    assert reached[0] == "Skip to the content"
+    assert {"Live", "Trends", "History"} <= set(reached) and reached[-1] == "FI-101"
+    await page.keyboard.press("Enter")
+    await page.wait_for_selector('figure.chart[data-sensor="FI-101"]', timeout=TIMEOUT_MS)
+    await screenshot(page, "large-text")
+
+
+async def test_a_wrong_key_is_refused_with_a_message(browser: Any, stack: Stack) -> None:
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{stack.base_url}/")
+    await page.fill("#api-key", "sak_not-a-key")
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#login-error:not(:empty)", timeout=TIMEOUT_MS)
+    assert "not valid" in await page.locator("#login-error").inner_text()
+    assert await page.locator("#view-live").is_hidden()
