@@ -20,7 +20,11 @@ from schemas.llm import LLMContext, LLMDailyUsage
 from schemas.page import PageConfigPublic
 from schemas.payload import SensorPayload
 from schemas.public import (
+    AcknowledgeCreate,
     AlarmEventPublic,
+    AnomaliesPublic,
+    AnomalyConflictPublic,
+    AnomalyPublic,
     ErrorPublic,
     HealthPublic,
     ModificationCreate,
@@ -29,6 +33,8 @@ from schemas.public import (
     PrincipalPublic,
     ReadingEventPublic,
     ReadingSeriesPublic,
+    ReopenCreate,
+    ResolveCreate,
     ResolvedAnomaliesPublic,
     ResolvedAnomalyPublic,
     ResultPublic,
@@ -36,7 +42,9 @@ from schemas.public import (
     ResultsPublic,
     SensorLivePublic,
     SensorsLivePublic,
+    ShelveCreate,
     StreamResetPublic,
+    UnshelveCreate,
 )
 from schemas.results import AnalysisResult, HeuristicBlock, MLBlock, StatisticalBlock
 
@@ -79,6 +87,14 @@ MODELS: dict[str, type[BaseModel]] = {
     "public_modifications": ModificationsPublic,
     "public_resolved_anomaly": ResolvedAnomalyPublic,
     "public_resolved_anomalies": ResolvedAnomaliesPublic,
+    "public_anomaly": AnomalyPublic,
+    "public_anomalies": AnomaliesPublic,
+    "public_anomaly_conflict": AnomalyConflictPublic,
+    "public_acknowledge_create": AcknowledgeCreate,
+    "public_shelve_create": ShelveCreate,
+    "public_unshelve_create": UnshelveCreate,
+    "public_resolve_create": ResolveCreate,
+    "public_reopen_create": ReopenCreate,
     # What the dashboard page reads before signing in (schemas/page.py).
     "page_config": PageConfigPublic,
 }

@@ -11,9 +11,9 @@ as HTTP ``ETag`` / ``If-Match`` headers. The mapping from storage documents live
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from typing_extensions import TypedDict
 
 from schemas.results import FinalStatus, Severity
@@ -440,3 +440,280 @@ class ResolvedAnomaliesPublic(_Public):
     data: list[ResolvedAnomalyPublic]
     count: int
     continuation: str | None = None
+
+
+# -- the anomaly queue and the operators' workflow -----------------------------------------------
+
+
+class AnomalyStatus(StrEnum):
+    """Where an anomaly is in its life: ``open`` (in the queue) or ``resolved`` (history)."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class AnomalyState(StrEnum):
+    """ISA-18.2 state of an anomaly (unacknowledged/acknowledged x active/returned to normal), and
+    the two flags on top that a queue filters on. ``resolved`` is the state of a resolved one."""
+
+    UNACK_ACTIVE = "unack_active"
+    ACK_ACTIVE = "ack_active"
+    UNACK_RTN = "unack_rtn"
+    ACK_RTN = "ack_rtn"
+    SHELVED = "shelved"
+    SUPPRESSED = "suppressed"
+    RESOLVED = "resolved"
+
+
+class RootCausePublic(StrEnum):
+    """Why an anomaly happened, as the resolving operator judged it (the documented list):
+
+    * ``process_upset``: the process really left its normal range (feed, load, upstream unit);
+    * ``equipment_failure``: a pump, valve, exchanger or other equipment failed;
+    * ``instrument_fault``: the sensor or transmitter read wrong;
+    * ``calibration``: a calibration offset or drift of the instrument;
+    * ``communication``: lost or frozen values on the way (network, historian, Fabric);
+    * ``operator_action``: caused by an operator's intervention;
+    * ``maintenance``: work on the plant during which the reading was expected;
+    * ``planned_change``: a planned change of operating point or grade;
+    * ``false_alarm``: nothing was wrong; the detector was (feed this back to its tuning);
+    * ``unknown``: not found out.
+    """
+
+    PROCESS_UPSET = "process_upset"
+    EQUIPMENT_FAILURE = "equipment_failure"
+    INSTRUMENT_FAULT = "instrument_fault"
+    CALIBRATION = "calibration"
+    COMMUNICATION = "communication"
+    OPERATOR_ACTION = "operator_action"
+    MAINTENANCE = "maintenance"
+    PLANNED_CHANGE = "planned_change"
+    FALSE_ALARM = "false_alarm"
+    UNKNOWN = "unknown"
+
+
+class TransitionPublic(_Public):
+    """One entry of an anomaly's history: a change of the process or an operator's action."""
+
+    at: AwareDatetime
+    action: str = Field(examples=["activated", "acknowledged", "resolved"])
+    #: The operator (from their credentials), ``system`` or tier 3's provider; ``null`` for the process.
+    by: str | None = None
+    note: str | None = None
+    #: The analysis (stream entry) that caused a process change.
+    result_id: str | None = None
+
+
+class ShelfPublic(_Public):
+    """Shelved by an operator: hidden from the queue's attention until ``until``, still evaluated."""
+
+    by: str
+    at: AwareDatetime
+    until: AwareDatetime
+    reason: str
+
+
+class SuppressionPublic(_Public):
+    """Suppressed by a maintenance window."""
+
+    window_id: str
+    by: str
+    reason: str
+    until: AwareDatetime | None = None
+
+
+class SensorContributionPublic(_Public):
+    """A sensor's part in an anomaly: its z-score (tier 2), its contribution to the forest's score
+    (ML) or its deviation, at the last anomalous reading; larger magnitude = more involved."""
+
+    sensor: str
+    value: float
+
+
+class ContextPublic(_Public):
+    """What tier 3 wrote about the anomaly (a language model, or the offline writer: ``offline``)."""
+
+    summary: str
+    likely_causes: list[str]
+    affected_equipment: list[str]
+    recommended_checks: list[str]
+    #: Advice only; the anomaly's severity is the rule's.
+    suggested_severity: str
+    confidence: str
+    provider: str
+    model: str
+    status: str
+    offline: bool
+    generated_at: AwareDatetime
+
+
+class AnomalyEvidencePublic(_Public):
+    """Why the anomaly was raised: the analyses that opened it and last counted into it, and tier 3's
+    context when there is one."""
+
+    #: The analysis that opened it, then the last one that counted into it (when another).
+    results: list[ResultPublic]
+    context: ContextPublic | None = None
+
+
+_ANOMALY_EXAMPLE: dict[str, Any] = {
+    "id": "high_high:TI-101@1763884800000-0",
+    "status": "open",
+    "alarm": "high_high:TI-101",
+    "alarm_type": "high_high",
+    "tier": "heuristic",
+    "sensors": ["TI-101"],
+    "group": "TI-101",
+    "severity": "critical",
+    "state": "unack_active",
+    "active": True,
+    "opened_at": _T0,
+    "last_seen": "2026-11-23T08:04:10Z",
+    "cleared_at": None,
+    "count": 26,
+    "activations": 1,
+    "chattering": False,
+    "last_value": 362.1,
+    "peak_value": 363.0,
+    "description": "TI-101 at 363.0 degC above High-High (361.6)",
+    "top_sensors": [{"sensor": "TI-101", "value": 1.4}],
+    "flood_id": None,
+    "acknowledged_by": None,
+    "acknowledged_at": None,
+    "shelf": None,
+    "suppression": None,
+    "resolved_by": None,
+    "resolved_at": None,
+    "resolution_note": None,
+    "root_cause": None,
+    "summary": "Heater outlet temperature above its trip limit; check the burner firing.",
+    "history": None,
+    "evidence": None,
+}
+
+
+class AnomalyPublic(_Public):
+    """One anomaly (an alarm occurrence, ISA-18.2): open in the queue or resolved. In lists,
+    ``history`` and ``evidence`` are ``null``; ``GET /api/v1/anomalies/{id}`` fills them. Its
+    version travels as the `ETag` header (send it back in `If-Match`)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ANOMALY_EXAMPLE]})
+
+    id: str
+    status: AnomalyStatus
+    #: The alarm condition: ``<alarm_type>:<sensor>`` (``plant`` for plant-wide ones).
+    alarm: str
+    alarm_type: str = Field(examples=["high_high", "zscore", "forest"])
+    tier: str
+    sensors: list[str]
+    #: Alarms shown together: the sensor (its High and High-High), ``plant`` for plant-wide ones.
+    group: str
+    severity: Severity
+    state: AnomalyState
+    #: The condition holds now (``false``: returned to normal, waiting for an operator).
+    active: bool
+    opened_at: AwareDatetime
+    last_seen: AwareDatetime
+    cleared_at: AwareDatetime | None = None
+    #: Anomalous readings counted into it.
+    count: int
+    #: Times it activated (again) before being resolved.
+    activations: int
+    chattering: bool
+    last_value: float | None = None
+    peak_value: float | None = None
+    description: str
+    #: The most involved sensors, most involved first.
+    top_sensors: list[SensorContributionPublic]
+    #: The first anomaly of the alarm flood this one opened in, if any.
+    flood_id: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: AwareDatetime | None = None
+    shelf: ShelfPublic | None = None
+    suppression: SuppressionPublic | None = None
+    resolved_by: str | None = None
+    resolved_at: AwareDatetime | None = None
+    resolution_note: str | None = None
+    root_cause: RootCausePublic | None = None
+    #: Tier 3's summary, where one was written.
+    summary: str | None = None
+    history: list[TransitionPublic] | None = None
+    evidence: AnomalyEvidencePublic | None = None
+
+
+class AnomaliesPublic(_Public):
+    data: list[AnomalyPublic]
+    count: int
+    continuation: str | None = None
+
+
+class AnomalyConflictPublic(_Public):
+    """409: someone else changed the anomaly first (or it is not in a state the action applies to);
+    ``current`` is how it is now (its ETag is in the response's `ETag` header)."""
+
+    detail: str
+    current: AnomalyPublic
+
+
+_Note = Field(None, min_length=1, max_length=2000, description="a note kept in the anomaly's history")
+
+
+class AcknowledgeCreate(_Public):
+    """Acknowledge an anomaly: someone is on it. Who is taken from the credentials."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "looking at the burner"}]})
+
+    note: str | None = _Note
+
+
+class UnshelveCreate(_Public):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"note": "maintenance done"}]})
+
+    note: str | None = _Note
+
+
+class ResolveCreate(_Public):
+    """Resolve an anomaly: a note and a root cause from the documented list (`RootCausePublic`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"note": "replaced the thermocouple of TI-101", "root_cause": "instrument_fault"}]
+        },
+    )
+
+    note: str = Field(min_length=1, max_length=2000)
+    root_cause: RootCausePublic
+
+
+class ReopenCreate(_Public):
+    """Put a resolved anomaly back in the queue, its history kept."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"note": "the lab results show it was real"}]}
+    )
+
+    note: str = Field(min_length=1, max_length=2000)
+
+
+#: Longest shelving (ISA-18.2 wants shelving time-limited): 7 days, as analyzer/alarms/operations.py.
+MAX_SHELVE_MINUTES = 7 * 24 * 60
+
+
+class ShelveCreate(_Public):
+    """Shelve an anomaly for ``minutes`` or ``until`` a time (exactly one), at most 7 days."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"minutes": 120, "reason": "transmitter being replaced"}]},
+    )
+
+    minutes: int | None = Field(None, ge=1, le=MAX_SHELVE_MINUTES)
+    until: AwareDatetime | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ShelveCreate:
+        if (self.minutes is None) == (self.until is None):
+            raise ValueError("give either minutes or until (exactly one)")
+        return self

@@ -19,14 +19,18 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from analyzer.catalog.index import SensorIndex
-from analyzer.tiers.statistical.state import Tier2State
-from analyzer.tiers.statistical.window import robust_centre_spread
 from schemas.catalog import LIMIT_ORDER, SensorCatalog
+
+if TYPE_CHECKING:
+    # Only :func:`suggest` needs tier 2; the models here are imported by the operator API, which
+    # must not load the tiers (nor scikit-learn with them).
+    from analyzer.tiers.statistical.state import Tier2State
 
 MIN_SAMPLES = 60
 INNER, OUTER = 4.0, 6.0
@@ -85,6 +89,8 @@ def _round(value: float, step: float) -> float:
 
 def suggest(state: Tier2State, index: SensorIndex) -> list[LimitSuggestion]:
     """Suggestions for every catalogued sensor without limits that has enough normal readings."""
+    from analyzer.tiers.statistical.window import robust_centre_spread
+
     newest = state.newest
     if newest is None:
         return []

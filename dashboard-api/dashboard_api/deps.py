@@ -12,6 +12,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from redis.asyncio import Redis
 
+from analyzer.alarms.service import AlarmService
 from analyzer.keys import RedisKeys
 from analyzer.store.protocol import Store
 from dashboard_api.identity.entra import SigningKeysUnavailable, TokenRejected
@@ -53,11 +54,17 @@ async def get_store(state: StateDep) -> Store:
     return await state.store.get()
 
 
+async def get_alarms(state: StateDep, store: Annotated[Store, Depends(get_store)]) -> AlarmService:
+    """The alarm operations (acknowledge, resolve, ...); 503 while the store is away."""
+    return state.alarm_service(store)
+
+
 RedisDep = Annotated[Redis, Depends(get_redis)]
 KeysDep = Annotated[RedisKeys, Depends(get_keys)]
 ConfigDep = Annotated[DashboardSettings, Depends(get_config)]
 CatalogDep = Annotated[SensorCatalog, Depends(get_catalog)]
 StoreDep = Annotated[Store, Depends(get_store)]
+AlarmsDep = Annotated[AlarmService, Depends(get_alarms)]
 
 
 # -- identity ------------------------------------------------------------------------------------

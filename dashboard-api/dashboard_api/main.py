@@ -38,14 +38,24 @@ Operators and dashboards of the sensor analyzer: live values from Redis, history
 value corrections with an audit trail.
 
 **Sign in** with `X-API-Key: <key>` (local keys, `sensor-analyzer dashboard-key`) or
-`Authorization: Bearer <Entra ID access token>`. Roles: *viewer* reads; *operator* also corrects
-values; *admin* may do everything. Errors are JSON `{"detail": "..."}`; a missing or invalid
-credential is 401 (with `WWW-Authenticate`), a role that may not is 403, Redis or the store away
-is 503 with the reason.
+`Authorization: Bearer <Entra ID access token>`. Roles: *viewer* reads; *operator* also works the
+anomaly queue and corrects values; *admin* may do everything. Errors are JSON `{"detail": "..."}`;
+a missing or invalid credential is 401 (with `WWW-Authenticate`), a role that may not is 403,
+Redis or the store away is 503 with the reason.
+
+**The anomaly workflow**: `GET /api/v1/anomalies` is the queue; `GET /api/v1/anomalies/{id}` one
+anomaly with its evidence, history and `ETag`. Operators `POST .../acknowledge`, `.../shelve`,
+`.../unshelve`, `.../resolve` (a note and a root cause) and `.../reopen`. Send the `ETag` back as
+`If-Match`: if someone else acted first the answer is 409 with the anomaly as it is now. Sending the
+same request again is harmless; an `Idempotency-Key` header replays the first answer.
 """
 
 TAGS = [
     {"name": "live", "description": "Latest values, series of the 24 h window and server-sent events (Redis)."},
+    {
+        "name": "anomalies",
+        "description": "The queue of open anomalies and the workflow: acknowledge, shelve, resolve, reopen.",
+    },
     {"name": "results", "description": "Stored analyses by time, sensor, severity and status."},
     {"name": "corrections", "description": "Correcting stored readings; the audit trail (read-only)."},
     {"name": "history", "description": "Resolved anomalies by resolver and time."},

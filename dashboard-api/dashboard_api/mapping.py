@@ -11,17 +11,31 @@ from collections.abc import Mapping
 import orjson
 
 from analyzer.store.protocol import ResultSummary
-from schemas.alarms import ResolvedAlarm
+from schemas.alarms import AlarmRecord, ProcessState, ResolvedAlarm
 from schemas.anomalies import ModifiedValue
+from schemas.llm import LLMContext
 from schemas.public import (
     AlarmEventPublic,
+    AnomalyEvidencePublic,
+    AnomalyPublic,
+    AnomalyState,
+    AnomalyStatus,
+    ContextPublic,
     FindingPublic,
     ModificationPublic,
     ReadingValuePublic,
     ResolvedAnomalyPublic,
     ResultPublic,
+    RootCausePublic,
+    SensorContributionPublic,
+    ShelfPublic,
+    SuppressionPublic,
+    TransitionPublic,
 )
 from schemas.results import Severity
+
+#: Sensors listed as an anomaly's most involved.
+TOP_SENSORS = 5
 
 
 def result_public(summary: ResultSummary) -> ResultPublic:
@@ -127,4 +141,96 @@ def alarm_event_public(fields: Mapping[str, str]) -> AlarmEventPublic | None:
         anomaly_id=anomaly_id,
         kind=event.get("kind", "changed"),
         severity=Severity(severity) if severity in known else None,
+    )
+
+
+def anomaly_state(record: AlarmRecord) -> AnomalyState:
+    """The state a queue shows: resolved, else shelved or suppressed when flagged, else ISA-18.2's."""
+    if isinstance(record, ResolvedAlarm):
+        return AnomalyState.RESOLVED
+    if record.shelf is not None:
+        return AnomalyState.SHELVED
+    if record.suppression is not None:
+        return AnomalyState.SUPPRESSED
+    return AnomalyState(record.state.value)
+
+
+def top_sensors(record: AlarmRecord) -> list[SensorContributionPublic]:
+    """The most involved sensors by magnitude of their evidence; a single-sensor alarm without
+    evidence names its sensor with its peak deviation."""
+    ranked = sorted(record.evidence.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[:TOP_SENSORS]
+    if not ranked:
+        ranked = [(sensor, record.peak_deviation) for sensor in record.sensors[:TOP_SENSORS]]
+    return [SensorContributionPublic(sensor=sensor, value=value) for sensor, value in ranked]
+
+
+def anomaly_public(
+    record: AlarmRecord,
+    *,
+    history: bool = False,
+    evidence: AnomalyEvidencePublic | None = None,
+) -> AnomalyPublic:
+    """An alarm record (open or resolved) as the API shows it; ``history`` and ``evidence`` only in
+    the one-anomaly view (a queue page stays small)."""
+    resolved = record if isinstance(record, ResolvedAlarm) else None
+    shelf = record.shelf
+    suppression = record.suppression
+    return AnomalyPublic(
+        id=record.id,
+        status=AnomalyStatus.RESOLVED if resolved else AnomalyStatus.OPEN,
+        alarm=record.alarm_key,
+        alarm_type=record.kind.value,
+        tier=record.tier,
+        sensors=record.sensors,
+        group=record.group,
+        severity=record.severity_level,
+        state=anomaly_state(record),
+        active=record.process == ProcessState.ACTIVE and resolved is None,
+        opened_at=record.opened_at,
+        last_seen=record.last_seen,
+        cleared_at=record.cleared_at,
+        count=record.count,
+        activations=record.activations,
+        chattering=record.chattering,
+        last_value=record.last_value,
+        peak_value=record.peak_value,
+        description=record.description,
+        top_sensors=top_sensors(record),
+        flood_id=record.flood_id,
+        acknowledged_by=record.acknowledged_by,
+        acknowledged_at=record.acknowledged_at,
+        shelf=ShelfPublic(by=shelf.by, at=shelf.at, until=shelf.until, reason=shelf.reason) if shelf else None,
+        suppression=SuppressionPublic(
+            window_id=suppression.window_id, by=suppression.by, reason=suppression.reason, until=suppression.until
+        )
+        if suppression
+        else None,
+        resolved_by=resolved.resolved_by if resolved else None,
+        resolved_at=resolved.resolved_at if resolved else None,
+        resolution_note=resolved.resolution_note if resolved else None,
+        root_cause=RootCausePublic(resolved.root_cause.value) if resolved else None,
+        summary=record.llm.summary if record.llm is not None else None,
+        history=[
+            TransitionPublic(at=t.at, action=t.action, by=t.by, note=t.note, result_id=t.entry_id)
+            for t in record.history
+        ]
+        if history
+        else None,
+        evidence=evidence,
+    )
+
+
+def context_public(context: LLMContext) -> ContextPublic:
+    return ContextPublic(
+        summary=context.summary,
+        likely_causes=list(context.likely_causes),
+        affected_equipment=list(context.affected_equipment),
+        recommended_checks=list(context.recommended_checks),
+        suggested_severity=context.suggested_severity,
+        confidence=context.confidence,
+        provider=context.provider,
+        model=context.model,
+        status=context.status,
+        offline=context.offline,
+        generated_at=context.generated_at,
     )

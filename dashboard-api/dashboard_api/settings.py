@@ -106,6 +106,13 @@ class DashboardSettings(BaseSettings):
     sse_max_duration_s: float = Field(3600, gt=0)
     sse_retry_ms: int = Field(2000, ge=100)
 
+    # The anomaly queue.
+    #: Most open anomalies one queue request reads before sorting (a plant with more open ones than
+    #: this has a worse problem than paging; the newest by last reading are kept).
+    anomalies_max_scan: int = Field(10_000, ge=100, le=100_000)
+    #: How long a completed write is remembered under its ``Idempotency-Key``.
+    idempotency_ttl_s: int = Field(24 * 3600, ge=60)
+
     # History and retention.
     #: Analyses older than this are deleted (anomalies and the audit trail are kept).
     results_retention_days: int = Field(90, ge=1)

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from analyzer.alarms.projection import AlarmProjector
+from analyzer.alarms.service import AlarmService
 from analyzer.keys import RedisKeys
 from analyzer.settings import Settings
+from analyzer.store.protocol import Store
 from dashboard_api.identity.api_keys import ApiKeyRing
 from dashboard_api.identity.entra import EntraVerifier
 from dashboard_api.settings import DashboardSettings
@@ -44,6 +47,13 @@ class DashboardState:
     api_keys: ApiKeyRing
     entra: EntraVerifier | None
     streams: StreamSlots = field(init=False)
+    _alarms: AlarmService | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.streams = StreamSlots(self.config.sse_max_connections)
+
+    def alarm_service(self, store: Store) -> AlarmService:
+        """The alarm lifecycle's operations (the one owner of alarm state), on the open store."""
+        if self._alarms is None or self._alarms.store is not store:
+            self._alarms = AlarmService(self.redis, self.keys, store, AlarmProjector(store, self.redis, self.keys))
+        return self._alarms

@@ -42,9 +42,21 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/corrections"): Role.OPERATOR,
     ("GET", "/api/v1/resolved-anomalies"): Role.VIEWER,
     ("GET", "/api/v1/stats/results-per-hour"): Role.VIEWER,
+    ("GET", "/api/v1/anomalies"): Role.VIEWER,
+    ("GET", "/api/v1/anomalies/{anomaly_id}"): Role.VIEWER,
+    ("POST", "/api/v1/anomalies/{anomaly_id}/acknowledge"): Role.OPERATOR,
+    ("POST", "/api/v1/anomalies/{anomaly_id}/shelve"): Role.OPERATOR,
+    ("POST", "/api/v1/anomalies/{anomaly_id}/unshelve"): Role.OPERATOR,
+    ("POST", "/api/v1/anomalies/{anomaly_id}/resolve"): Role.OPERATOR,
+    ("POST", "/api/v1/anomalies/{anomaly_id}/reopen"): Role.OPERATOR,
 }
 
-PATH_VALUES = {"sensor": "TI-101", "result_id": "1763884800000-0", "correction_id": "no-such-record"}
+PATH_VALUES = {
+    "sensor": "TI-101",
+    "result_id": "1763884800000-0",
+    "correction_id": "no-such-record",
+    "anomaly_id": "high:TI-101@1763884800000-0",
+}
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/corrections"): {
         "result_id": "1763884800000-0",
@@ -52,6 +64,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
         "value": 349.0,
         "reason": "calibration offset",
     },
+    ("POST", "/api/v1/anomalies/{anomaly_id}/shelve"): {"minutes": 30, "reason": "valve work"},
+    ("POST", "/api/v1/anomalies/{anomaly_id}/resolve"): {"note": "fixed", "root_cause": "equipment_failure"},
+    ("POST", "/api/v1/anomalies/{anomaly_id}/reopen"): {"note": "came back"},
 }
 
 
@@ -131,7 +146,7 @@ async def test_the_matrix(matrix_api: Api) -> None:
             else:
                 assert response.status_code not in (401, 403), (method, path, who, response.text[:200])
                 assert response.status_code < 500, (method, path, who, response.text[:200])
-    assert len(outcomes) == len(EXPECTED) * len(ROLES) == 80
+    assert len(outcomes) == len(EXPECTED) * len(ROLES) == 108
 
 
 async def test_an_invalid_key_is_401_not_403(api: Api) -> None:
