@@ -412,7 +412,7 @@ class ActionDialog {
     } catch (error) {
       this.submit.disabled = false;
       if (error instanceof ApiError && error.status === 409 && error.body?.current) {
-        this.showConflict(error.detail, error.body.current, error.etag);
+        this.showConflict(error.message, error.body.current, error.etag);
       } else {
         this.error.textContent = error.message;
       }
