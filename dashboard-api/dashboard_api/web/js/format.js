@@ -39,6 +39,21 @@ export function formatAge(seconds) {
   if (seconds === null || seconds === undefined) return "no reading";
   const s = Math.max(0, Math.round(seconds));
   if (s < 90) return `${s} s`;
+  return formatLongAge(s);
+}
+
+/** A tile's age in steps of 10 s under a minute ("< 10 s", "20 s"): a sensor reporting every
+ * 10 s keeps the same text between readings, so the live view repaints on new values only. */
+export function formatTileAge(seconds) {
+  if (seconds === null || seconds === undefined) return "no reading";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 10) return "< 10 s";
+  if (s < 60) return `${Math.floor(s / 10) * 10} s`;
+  if (s < 90) return "1 min";
+  return formatLongAge(s);
+}
+
+function formatLongAge(s) {
   const min = Math.round(s / 60);
   if (min < 60) return `${min} min`;
   const hours = Math.floor(min / 60);

@@ -2,11 +2,12 @@
 // core sensors first. Readings from the event stream are queued and applied once per animation
 // frame, so 100 sensors updating together cost one layout, and only visible sparklines redraw.
 
-import { formatAge, formatValue, h, LIMIT_LABEL, limitState } from "./format.js";
+import { formatTileAge, formatValue, h, LIMIT_LABEL, limitState } from "./format.js";
 
 const HOUR_MS = 3600 * 1000;
 const SPARK_POINTS = 120;
 const SPARK_FETCHES = 4; // sparkline requests in flight at once: the tiles paint first
+const FRAME_BUDGET = 12; // tiles rewritten per animation frame
 
 /** The area of a tag from its loop number (ISA-5.1: TI-101 -> loop 101 -> area 100). */
 export function areaOf(name) {
@@ -54,37 +55,43 @@ class Tile {
 
   /** Writes to the DOM only what changed since the last frame. */
   render(now, openCount, colours) {
+    let wrote = false;
     const age = this.ageSeconds(now);
     const stale = age === null || age > this.sensor.stale_after_s;
     const limit = limitState(this.value, this.sensor.limits);
     const state = age === null ? "none" : stale ? "stale" : limit;
     const valueText = formatValue(this.value);
-    const ageText = formatAge(age);
+    const ageText = formatTileAge(age);
     if (valueText !== this.shown.value) {
       this.valueText.textContent = valueText;
       this.shown.value = valueText;
+      wrote = true;
     }
     if (ageText !== this.shown.age) {
       this.ageText.textContent = age === null ? "no reading" : `${ageText} ago`;
       this.shown.age = ageText;
+      wrote = true;
     }
     if (state !== this.shown.state) {
       this.node.dataset.state = state;
-      // The state in words (colour is never the only signal); stale also says the last limit state.
+      // The state in words (colour is never the only signal); the tile's text is what a screen
+      // reader reads, so it needs no label of its own that could fall behind.
       const words = state === "none" ? "NO DATA" : state === "stale" ? "STALE" : LIMIT_LABEL[state];
       this.stateText.textContent = state === "normal" ? "" : words;
-      this.node.setAttribute(
-        "aria-label",
-        `${this.sensor.name} ${valueText} ${this.sensor.unit}, ${words}, ${age === null ? "no reading" : `${ageText} ago`}`,
-      );
       this.shown.state = state;
+      wrote = true;
     }
     if (openCount !== this.shown.open) {
       this.openText.textContent = openCount ? `⚠ ${openCount} open` : "";
       this.node.dataset.open = openCount ? "yes" : "no";
       this.shown.open = openCount;
+      wrote = true;
     }
-    if (this.visible && this.sparkDirty) this.drawSpark(now, state === "stale" || state === "none" ? colours.stale : colours.line, colours.limit);
+    if (this.visible && this.sparkDirty) {
+      this.drawSpark(now, state === "stale" || state === "none" ? colours.stale : colours.line, colours.limit);
+      wrote = true;
+    }
+    return wrote;
   }
 
   push(timeMs, value) {
@@ -158,6 +165,7 @@ export class LiveView {
     this.openCounts = openCounts; // () => Map(sensor -> open anomalies)
     this.onOpenSensor = onOpenSensor;
     this.tiles = new Map();
+    this.waiting = new Set(); // tiles to render in the coming frames, in arrival order
     this.frameRequested = false;
     this.updates = 0;
     this.groupBy = localStorage.getItem("sensor-analyzer.group-by") || "area";
@@ -211,7 +219,7 @@ export class LiveView {
       this.tiles.set(sensor.name, tile);
     }
     this.layout();
-    this.flush();
+    this.flush({ budget: Infinity }); // the first paint shows every tile at once
     performance.mark("tiles-rendered");
   }
 
@@ -294,7 +302,8 @@ export class LiveView {
           tile.times = [...times, ...keep.map(([t]) => t)];
           tile.values = [...values, ...keep.map(([, v]) => v)];
           tile.sparkDirty = true;
-          this.schedule();
+          this.waiting.add(tile);
+          this.requestFrame();
         })
         .catch((error) => {
           tile.sparkLoaded = false; // tried again when it scrolls into view again
@@ -318,9 +327,10 @@ export class LiveView {
         tile.timestamp = event.timestamp;
       }
       tile.push(time, value);
+      this.waiting.add(tile);
     }
     this.updates += 1;
-    this.schedule();
+    this.requestFrame();
   }
 
   /** The sparkline colours of the current theme (CSS custom properties). */
@@ -335,13 +345,19 @@ export class LiveView {
     return this.colours;
   }
 
+  /** Every tile may have changed (ages tick, the queue changed, the view is shown again). */
   schedule() {
+    for (const tile of this.tiles.values()) this.waiting.add(tile);
+    this.requestFrame();
+  }
+
+  requestFrame() {
     if (this.frameRequested) return;
     this.frameRequested = true;
     requestAnimationFrame(() => this.flush());
   }
 
-  flush() {
+  flush({ budget = FRAME_BUDGET } = {}) {
     this.frameRequested = false;
     if (this.root.hidden) return; // nothing to draw in a hidden view; shown again -> schedule()
     const now = Date.now();
@@ -358,12 +374,23 @@ export class LiveView {
         }
       }
     }
+    // At most FRAME_BUDGET tiles change per frame: 100 sensors landing together are spread
+    // over about nine frames (150 ms) instead of one long frame; visible tiles go first.
+    let written = 0;
+    for (const pass of [true, false]) {
+      for (const tile of this.waiting) {
+        if (written >= budget) break;
+        if (tile.visible !== pass) continue;
+        if (tile.render(now, counts.get(tile.sensor.name) ?? 0, colours)) written += 1;
+        this.waiting.delete(tile);
+      }
+    }
+    if (this.waiting.size) this.requestFrame();
     let stale = 0;
     let alarmed = 0;
     for (const tile of this.tiles.values()) {
-      tile.render(now, counts.get(tile.sensor.name) ?? 0, colours);
       if (tile.shown.state === "stale" || tile.shown.state === "none") stale += 1;
-      else if (tile.shown.state !== "normal") alarmed += 1;
+      else if (tile.shown.state !== "normal" && tile.shown.state !== null) alarmed += 1;
     }
     const text = `${this.tiles.size} sensors · ${alarmed} beyond a limit · ${stale} stale`;
     if (this.summary.textContent !== text) this.summary.textContent = text;
