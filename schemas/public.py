@@ -11,9 +11,9 @@ as HTTP ``ETag`` / ``If-Match`` headers. The mapping from storage documents live
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from typing_extensions import TypedDict
 
 from schemas.results import FinalStatus, Severity
@@ -99,8 +99,20 @@ class SensorLimitsPublic(_Public):
     high_high: float | None = None
 
 
+class SensorAlarmPublic(_Public):
+    """The most pressing open anomaly of a sensor: most severe first, then active, then newest."""
+
+    anomaly_id: str
+    alarm_type: str = Field(examples=["high_high"])
+    severity: Severity
+    #: ``unack_active``, ``ack_active``, ``unack_rtn``, ``ack_rtn``, ``shelved`` or ``suppressed``.
+    state: str
+    #: The condition holds now.
+    active: bool
+
+
 class SensorLivePublic(_Public):
-    """A catalogued sensor with its latest landed reading."""
+    """A catalogued sensor with its latest landed reading and its current alarm state."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -119,6 +131,14 @@ class SensorLivePublic(_Public):
                     "age_s": 4.2,
                     "stale": False,
                     "stale_after_s": 30.0,
+                    "alarm": {
+                        "anomaly_id": "high:TI-101@1763884790000-0",
+                        "alarm_type": "high",
+                        "severity": "high",
+                        "state": "ack_active",
+                        "active": True,
+                    },
+                    "open_anomalies": 1,
                 }
             ]
         },
@@ -142,6 +162,10 @@ class SensorLivePublic(_Public):
     stale: bool
     #: ``update_interval_s`` x the configured stale factor.
     stale_after_s: float
+    #: The sensor's most pressing open anomaly (``null``: none, the sensor is in its normal state).
+    alarm: SensorAlarmPublic | None = None
+    #: Open anomalies that involve the sensor (its own alarms and plant-wide ones naming it).
+    open_anomalies: int = 0
 
 
 class SensorsLivePublic(_Public):
@@ -150,6 +174,8 @@ class SensorsLivePublic(_Public):
     #: When the latest values were read.
     read_at: AwareDatetime
     stale_count: int
+    #: Sensors with at least one open anomaly.
+    alarm_count: int = 0
 
 
 class ReadingBucketPublic(_Public):
@@ -717,3 +743,246 @@ class ShelveCreate(_Public):
         if (self.minutes is None) == (self.until is None):
             raise ValueError("give either minutes or until (exactly one)")
         return self
+
+
+# -- statistics of anomalies and the alarm performance report ------------------------------------
+
+
+class HourlyAnomaliesPublic(_Public):
+    hour: AwareDatetime
+    #: Anomalies opened in this hour.
+    opened: int
+    #: Anomalies resolved in this hour (whenever they opened).
+    resolved: int
+
+
+class AnomaliesPerHourPublic(_Public):
+    """Every UTC hour of the range, oldest first, hours without anomalies included as zeros."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "start": _T0,
+                    "end": "2026-11-23T10:00:00Z",
+                    "data": [
+                        {"hour": _T0, "opened": 4, "resolved": 1},
+                        {"hour": "2026-11-23T09:00:00Z", "opened": 0, "resolved": 3},
+                    ],
+                    "count": 2,
+                }
+            ]
+        },
+    )
+
+    start: AwareDatetime
+    end: AwareDatetime
+    data: list[HourlyAnomaliesPublic]
+    count: int
+
+
+class SensorAnomaliesPublic(_Public):
+    sensor: str
+    #: Anomalies opened in the range that involve this sensor.
+    anomalies: int
+
+
+class AnomaliesBySensorPublic(_Public):
+    """Sensors by anomalies opened in the range, most first (sensors without any left out)."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    data: list[SensorAnomaliesPublic]
+    count: int
+
+
+class SeverityAnomaliesPublic(_Public):
+    severity: Severity
+    anomalies: int
+
+
+class AnomaliesBySeverityPublic(_Public):
+    """Anomalies opened in the range by severity, most severe first (every severity listed)."""
+
+    start: AwareDatetime
+    end: AwareDatetime
+    data: list[SeverityAnomaliesPublic]
+    total: int
+
+
+class DurationsPublic(_Public):
+    """Seconds; ``null`` when nothing was measured."""
+
+    count: int
+    mean_s: float | None = None
+    median_s: float | None = None
+    p90_s: float | None = None
+
+
+class ResponseTimesPublic(_Public):
+    """How fast operators act on the anomalies opened in the range: opened -> acknowledged (those
+    acknowledged) and opened -> resolved (those resolved)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "start": _T0,
+                    "end": "2026-11-24T08:00:00Z",
+                    "opened": 42,
+                    "time_to_acknowledge": {"count": 30, "mean_s": 312.0, "median_s": 180.0, "p90_s": 900.0},
+                    "time_to_resolve": {"count": 25, "mean_s": 5400.0, "median_s": 3600.0, "p90_s": 14400.0},
+                    "unacknowledged": 12,
+                }
+            ]
+        },
+    )
+
+    start: AwareDatetime
+    end: AwareDatetime
+    #: Anomalies opened in the range.
+    opened: int
+    time_to_acknowledge: DurationsPublic
+    time_to_resolve: DurationsPublic
+    #: Of those, still open and never acknowledged.
+    unacknowledged: int
+
+
+class FrequentAlarmPublic(_Public):
+    alarm: str
+    activations: int
+    share: float
+
+
+class AlarmReportPublic(_Public):
+    """The alarm performance report (ISA-18.2 / IEC 62682 section 16, EEMUA 191's key figures) over
+    ``[since, until)``: every activation of every anomaly counts as an annunciated alarm."""
+
+    since: AwareDatetime
+    until: AwareDatetime
+    activations: int
+    #: Average activations per 10 minutes (EEMUA 191: about 1 manageable, over 2 not).
+    per_10_min: float
+    per_hour: float
+    #: The busiest 10-minute interval.
+    peak_per_10_min: int
+    #: Share of 10-minute intervals with more than 10 activations (an alarm flood).
+    flood_share: float
+    #: The most frequent alarms and their share of all activations.
+    top: list[FrequentAlarmPublic]
+    #: Alarms that activated 3 or more times within a minute.
+    chattering: list[str]
+    #: Alarms active for more than 24 h at the end of the period.
+    standing: list[str]
+    #: Alarms shelved for more than 24 h at the end of the period.
+    stale_shelved: list[str]
+    #: Share of activations by priority (critical counted with high) ...
+    priorities: dict[str, float]
+    #: ... against the usual distribution.
+    priority_target: dict[str, float]
+    time_to_acknowledge: DurationsPublic
+    time_to_resolve: DurationsPublic
+    #: The report as a Markdown table (what `sensor-analyzer report` prints).
+    text: str
+
+
+# -- operators' configuration of the alarms: maintenance windows and learned limits ---------------
+
+
+class MaintenanceWindowCreate(_Public):
+    """Suppress some sensors' alarms for a planned time (they are still evaluated and recorded,
+    marked suppressed). Who created it is taken from the credentials."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "sensors": ["TI-101", "PI-102"],
+                    "start": _T0,
+                    "end": "2026-11-23T12:00:00Z",
+                    "reason": "heater H-101 burner maintenance",
+                }
+            ]
+        },
+    )
+
+    sensors: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(min_length=1, max_length=200)
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class MaintenanceWindowPublic(_Public):
+    id: str
+    sensors: list[str]
+    start: AwareDatetime
+    end: AwareDatetime
+    reason: str
+    created_by: str
+    created_at: AwareDatetime
+    #: The window covers the present moment.
+    active: bool
+
+
+class MaintenanceWindowsPublic(_Public):
+    data: list[MaintenanceWindowPublic]
+    count: int
+
+
+class LimitsPublic(_Public):
+    """A set of alarm limits (``null`` = no such limit); present ones in increasing order."""
+
+    low_low: float | None = None
+    low: float | None = None
+    high: float | None = None
+    high_high: float | None = None
+
+
+class LimitSuggestionPublic(_Public):
+    """Limits learned from a sensor's normal readings of the 24 h window (not applied)."""
+
+    sensor: str
+    unit: str
+    suggested: LimitsPublic
+    centre: float
+    spread: float
+    #: Normal readings the suggestion was learned from.
+    samples: int
+    method: str
+
+
+class LimitSuggestionsPublic(_Public):
+    data: list[LimitSuggestionPublic]
+    count: int
+
+
+class LimitsAccept(_Public):
+    """An admin accepts limits for a sensor the catalogue gives none (audited; applied by every
+    replica from the same point of the stream on)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"low": 11.2, "high": 19.8, "high_high": 22.0, "note": "from the suggestion"}]},
+    )
+
+    low_low: float | None = Field(None, allow_inf_nan=False)
+    low: float | None = Field(None, allow_inf_nan=False)
+    high: float | None = Field(None, allow_inf_nan=False)
+    high_high: float | None = Field(None, allow_inf_nan=False)
+    note: str = Field("", max_length=500)
+
+
+class AcceptedLimitsPublic(_Public):
+    sensor: str
+    limits: LimitsPublic
+    accepted_by: str
+    accepted_at: AwareDatetime
+    note: str
+
+
+class AcceptedLimitsListPublic(_Public):
+    data: list[AcceptedLimitsPublic]
+    count: int

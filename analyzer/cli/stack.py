@@ -150,17 +150,22 @@ def run(
     ] = 8640,
     interval_s: Annotated[float, typer.Option(help="seconds between simulated payloads")] = 10.0,
     seed: Annotated[int, typer.Option(help="simulator seed")] = 0,
+    dashboard_port: Annotated[int, typer.Option(help="port of the operator and dashboard API")] = 8001,
     verbose: Verbose = False,
 ) -> None:
-    """Run the whole local pipeline: simulator -> Redis -> worker -> store, tier 3's explainer, and the
-    analyzer API. Ctrl-C stops it."""
+    """Run the whole local pipeline: simulator -> Redis -> worker -> store, tier 3's explainer, the
+    analyzer API and the operator and dashboard API (with a local operator key). Ctrl-C stops it."""
     from analyzer.devtools.local_redis import local_redis
 
     setup_logging(verbose)
     settings = load_settings()
     with local_redis(settings) as found:
         settings = settings.model_copy(update={"redis_connection_string": SecretStr(found.url)})
-        run_until_signal(lambda stop: _run_stack(settings, found.kind, port, workers, backfill, interval_s, seed, stop))
+        run_until_signal(
+            lambda stop: _run_stack(
+                settings, found.kind, port, workers, backfill, interval_s, seed, stop, dashboard_port=dashboard_port
+            )
+        )
 
 
 async def _run_stack(
@@ -172,10 +177,13 @@ async def _run_stack(
     interval_s: float,
     seed: int,
     stop: asyncio.Event,
+    *,
+    dashboard_port: int = 8001,
 ) -> None:
     import uvicorn
 
     from analyzer.api.main import create_app
+    from analyzer.cli.dashboard import local_dashboard
     from analyzer.runtime.services import open_services
 
     class _Server(uvicorn.Server):
@@ -188,12 +196,19 @@ async def _run_stack(
     server = _Server(uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_level="warning"))
     lander = services.lander
     labels = Path(settings.sqlite_path).parent / "labels.json"
+    dashboard_config, operator_key, key_file = local_dashboard(
+        settings, services.store, dashboard_port, Path(settings.sqlite_path).parent
+    )
+    dashboard = _Server(dashboard_config)
     typer.secho("sensor-analyzer is running", fg="green", bold=True)
     typer.echo(f"  Redis       {redis_kind}; stream {settings.stream_key}")
     where = settings.sqlite_path if settings.store_backend == "sqlite" else settings.cosmos_db_endpoint
     typer.echo(f"  store       {settings.store_backend}: {where}")
     typer.echo(f"  tier 3      {settings.llm_provider} (explainer group on the alarm events)")
     typer.echo(f"  API         http://127.0.0.1:{port}/docs  (health: /readyz)")
+    typer.echo(f"  dashboard   http://127.0.0.1:{dashboard_port}/docs  (page: http://127.0.0.1:{dashboard_port}/)")
+    typer.echo(f"  operator key  {operator_key}  (send as X-API-Key; kept in {key_file})")
+    typer.echo(f"  anomalies   http://127.0.0.1:{dashboard_port}/api/v1/anomalies  (with the key; in /docs: Authorize)")
     typer.echo(
         f"  simulator   {backfill} payloads of history now, then one every {interval_s:g} s with one anomaly of "
         f"each kind in the first half hour; labels in {labels}"
@@ -222,8 +237,16 @@ async def _run_stack(
         server.should_exit = True
         await serving
 
+    async def serve_dashboard() -> None:
+        serving = asyncio.create_task(dashboard.serve())
+        await stop.wait()
+        dashboard.should_exit = True
+        await serving
+
     try:
-        await asyncio.gather(serve(), simulate(), *_background(services, stop, workers=workers, explain=True))
+        await asyncio.gather(
+            serve(), serve_dashboard(), simulate(), *_background(services, stop, workers=workers, explain=True)
+        )
     finally:
         await services.close()
     typer.echo("stopped")

@@ -59,7 +59,14 @@ TAGS = [
     {"name": "results", "description": "Stored analyses by time, sensor, severity and status."},
     {"name": "corrections", "description": "Correcting stored readings; the audit trail (read-only)."},
     {"name": "history", "description": "Resolved anomalies by resolver and time."},
-    {"name": "statistics", "description": "Counts of analyses over time."},
+    {
+        "name": "statistics",
+        "description": "Analyses and anomalies over time, by sensor and severity; response times; the alarm report.",
+    },
+    {
+        "name": "alarm configuration",
+        "description": "Maintenance windows (operators) and learned alarm limits (suggested; accepted by admins).",
+    },
     {"name": "identity", "description": "Who the API takes the caller for."},
     {"name": "health", "description": "Liveness and readiness (no credentials)."},
 ]

@@ -3,7 +3,9 @@ the dependencies in :mod:`dashboard_api.deps`."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -48,6 +50,9 @@ class DashboardState:
     entra: EntraVerifier | None
     streams: StreamSlots = field(init=False)
     _alarms: AlarmService | None = field(init=False, default=None)
+    #: Learned-limit suggestions and when they were computed (they read the whole window).
+    suggestions: tuple[float, list[Any]] | None = field(init=False, default=None)
+    suggestions_lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
 
     def __post_init__(self) -> None:
         self.streams = StreamSlots(self.config.sse_max_connections)

@@ -57,7 +57,7 @@ def test_replay_refuses_a_missing_file(tmp_path: Path) -> None:
 def test_run_starts_the_whole_local_pipeline_and_stops_on_ctrl_c(
     redis_url: str, stream_key: str, tmp_path: Path
 ) -> None:
-    port = free_port()
+    port, dashboard_port = free_port(), free_port()
     database = tmp_path / "run.db"
     env = {
         **os.environ,
@@ -76,6 +76,8 @@ def test_run_starts_the_whole_local_pipeline_and_stops_on_ctrl_c(
         "120",
         "--interval-s",
         "0.2",
+        "--dashboard-port",
+        str(dashboard_port),
     ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -105,6 +107,14 @@ def test_run_starts_the_whole_local_pipeline_and_stops_on_ctrl_c(
                 explained = [e for e in kinds if e["kind"] == "explained" and e["alarm_key"] == "high:TI-101"]
                 time.sleep(0.2)
         assert explained, "no offline context was written for the High alarm"
+        # The dashboard API beside it, with the operator key `run` made (kept in the state folder).
+        key = (tmp_path / "dashboard-operator.key").read_text().strip()
+        dashboard = f"http://127.0.0.1:{dashboard_port}"
+        me = httpx.get(f"{dashboard}/api/v1/me", headers={"X-API-Key": key}, timeout=5)
+        assert me.json() == {"name": "local-operator", "role": "operator", "via": "api_key"}
+        queue = httpx.get(f"{dashboard}/api/v1/anomalies", headers={"X-API-Key": key}, params={"sensor": "TI-101"})
+        assert queue.status_code == 200 and any(a["alarm"] == "high:TI-101" for a in queue.json()["data"])
+        assert httpx.get(f"{dashboard}/api/v1/anomalies", timeout=5).status_code == 401
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
@@ -112,6 +122,8 @@ def test_run_starts_the_whole_local_pipeline_and_stops_on_ctrl_c(
             process.kill()
     assert process.returncode == 0, output
     assert "sensor-analyzer is running" in output and f"http://127.0.0.1:{port}/docs" in output
+    assert f"http://127.0.0.1:{dashboard_port}/docs" in output and f"http://127.0.0.1:{dashboard_port}/)" in output
+    assert f"operator key  {key}" in output
     assert output.rstrip().endswith("stopped")
     with redis.Redis.from_url(redis_url) as r:
         groups = r.xinfo_groups(stream_key)

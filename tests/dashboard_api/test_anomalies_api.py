@@ -6,106 +6,23 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 
-from analyzer.runtime.redis_client import close_redis
-from analyzer.runtime.services import Services, open_services
-from analyzer.settings import Settings
-from analyzer.store.protocol import Store
-from dashboard_api.settings import DashboardSettings
-from schemas.alarms import AlarmRecord, RootCause
-from schemas.public import Role, RootCausePublic
-from tests.dashboard_api.utils import Api, RoleKeys, open_api
-from tests.integration.helpers import BREACH_KEY, BREACHING, INDEX, all_alarms, land, payloads
+from schemas.alarms import RootCause
+from schemas.public import RootCausePublic
+from tests.dashboard_api.plant import ADMIN, OPERATOR, VIEWER, Plant, plant, staggered
+from tests.integration.helpers import BREACH_KEY, BREACHING, land, payloads
 from tests.store.conftest import backend, cosmos_server, store
-from tests.utils.payloads import normal_payload
 
-__all__ = ["backend", "cosmos_server", "store"]
+__all__ = ["backend", "cosmos_server", "plant", "store"]
 
 pytestmark = pytest.mark.redis
-
-OPERATOR, VIEWER, ADMIN = Role.OPERATOR, Role.VIEWER, Role.ADMIN
-
-
-def _breaching_sensors(n: int) -> dict[str, float]:
-    """``n`` sensors and a value above each one's High-High limit, inside its instrument range."""
-    found: dict[str, float] = {}
-    for name in INDEX.names:
-        spec = INDEX.spec(name)
-        if spec.high is None or spec.high_high is None:
-            continue
-        value = spec.high_high + (spec.high_high - spec.high) * 0.5
-        if spec.range_max is not None and value >= spec.range_max:
-            continue
-        found[name] = value
-        if len(found) == n:
-            break
-    assert len(found) == n
-    return found
-
-
-@dataclass
-class Plant:
-    api: Api
-    services: Services
-
-    async def analyse(self, documents: list[dict[str, Any]]) -> list[str]:
-        ids = await land(self.services.lander, documents)
-        entries = await self.services.redis.xrange(self.services.keys.stream, min=ids[0], max=ids[-1])
-        await self.services.pipeline.analyze_entries(entries)
-        return ids
-
-    async def open_records(self) -> list[AlarmRecord]:
-        return await all_alarms(self.services.store)
-
-    async def breach_id(self) -> str:
-        await self.analyse(payloads(3, breach=lambda _: True))
-        [record] = [r for r in await self.open_records() if r.alarm_key == BREACH_KEY]
-        return record.id
-
-    async def post(self, path: str, role: Role, body: dict[str, Any] | None = None, **headers: str) -> httpx.Response:
-        return await self.api.client.post(path, headers={**self.api.as_(role), **headers}, json=body)
-
-    async def get(self, path: str, role: Role = VIEWER, **params: Any) -> httpx.Response:
-        return await self.api.client.get(path, headers=self.api.as_(role), params=params)
-
-
-@pytest.fixture
-async def plant(
-    settings: Settings, dashboard_config: DashboardSettings, store: Store, role_keys: RoleKeys
-) -> AsyncIterator[Plant]:
-    """The dashboard API and the analyzer's pipeline on one Redis and one store of each backend."""
-    services = await open_services(settings, statistical=False, store=store)
-    try:
-        async with open_api(settings, dashboard_config, store, role_keys) as api:
-            yield Plant(api, services)
-    finally:  # the store belongs to its fixture
-        await services.binary.aclose()
-        await close_redis(services.redis)
-
-
-async def _staggered(plant: Plant) -> list[AlarmRecord]:
-    """Three sensors breaching from different readings on: anomalies opened at different times."""
-    breaches = _breaching_sensors(3)
-    end = datetime.now(UTC) - timedelta(seconds=1)
-    documents = []
-    for i in range(12):
-        moment = end - timedelta(seconds=10 * (11 - i))
-        over = {name: value for k, (name, value) in enumerate(breaches.items()) if i >= 3 * k}
-        documents.append(normal_payload(INDEX, moment, **over))
-    await plant.analyse(documents)
-    records = await plant.open_records()
-    assert {s for r in records for s in r.sensors} >= set(breaches)
-    return records
 
 
 async def _all_pages(plant: Plant, **params: Any) -> list[dict[str, Any]]:
@@ -124,7 +41,7 @@ async def _all_pages(plant: Plant, **params: Any) -> list[dict[str, Any]]:
 
 
 async def test_the_queue_filters_sorts_and_pages(plant: Plant) -> None:
-    records = await _staggered(plant)
+    records = await staggered(plant)
     by_id = {r.id: r for r in records}
 
     everything = await _all_pages(plant, limit=2, sort="-opened_at")
@@ -168,7 +85,7 @@ async def test_the_queue_filters_sorts_and_pages(plant: Plant) -> None:
 
 
 async def test_state_filter_follows_the_workflow(plant: Plant) -> None:
-    records = await _staggered(plant)
+    records = await staggered(plant)
     target = records[0].id
     assert (await plant.post(f"/api/v1/anomalies/{target}/acknowledge", OPERATOR)).status_code == 200
     acked = await _all_pages(plant, state="ack_active")
@@ -181,7 +98,7 @@ async def test_state_filter_follows_the_workflow(plant: Plant) -> None:
 
 
 async def test_a_bad_continuation_is_400(plant: Plant) -> None:
-    await _staggered(plant)
+    await staggered(plant)
     first = (await plant.get("/api/v1/anomalies", limit=1)).json()
     token = first["continuation"]
     assert token
@@ -267,7 +184,7 @@ async def test_every_root_cause_of_the_documented_list_is_accepted() -> None:
     assert [c.value for c in RootCausePublic] == [c.value for c in RootCause]
 
 
-async def test_two_operators_at_once_exactly_one_wins(plant: Plant, role_keys: RoleKeys) -> None:
+async def test_two_operators_at_once_exactly_one_wins(plant: Plant) -> None:
     anomaly_id = await plant.breach_id()
     base = f"/api/v1/anomalies/{anomaly_id}"
     etag = (await plant.get(base)).headers["ETag"]
@@ -350,3 +267,37 @@ async def test_acknowledging_during_a_worker_batch_loses_no_counted_reading(plan
     assert after.acknowledged_by == "operator" and after.shelf is None
     shown = (await plant.get(base)).json()
     assert shown["count"] == len(ids) and shown["state"] == "ack_active"
+
+
+async def test_the_live_sensors_show_each_sensors_alarm_state(plant: Plant) -> None:
+    anomaly_id = await plant.breach_id()
+    records = [r for r in await plant.open_records() if BREACHING in r.sensors]
+
+    async def live() -> dict[str, dict[str, Any]]:
+        response = await plant.get("/api/v1/live/sensors")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["alarm_count"] == sum(s["alarm"] is not None for s in body["data"])
+        return {s["name"]: s for s in body["data"]}
+
+    sensors = await live()
+    shown = sensors[BREACHING]
+    assert shown["open_anomalies"] == len(records)
+    worst = max(records, key=lambda r: r.severity_level.rank)
+    assert shown["alarm"]["severity"] == worst.severity_level.value
+    assert shown["alarm"]["state"] == "unack_active" and shown["alarm"]["active"] is True
+    assert shown["stale"] is False  # just landed
+    quiet = [s for name, s in sensors.items() if not any(name in r.sensors for r in await plant.open_records())]
+    assert quiet and all(s["alarm"] is None and s["open_anomalies"] == 0 for s in quiet)
+
+    target = shown["alarm"]["anomaly_id"]
+    assert (await plant.post(f"/api/v1/anomalies/{target}/acknowledge", OPERATOR)).status_code == 200
+    one = (await plant.get(f"/api/v1/live/sensors/{BREACHING}")).json()
+    assert one["alarm"]["anomaly_id"] == target and one["alarm"]["state"] == "ack_active"
+
+    body = {"note": "done", "root_cause": "process_upset"}
+    for record in records:
+        assert (await plant.post(f"/api/v1/anomalies/{record.id}/resolve", OPERATOR, body)).status_code == 200
+    assert anomaly_id in {r.id for r in records}
+    after = (await plant.get(f"/api/v1/live/sensors/{BREACHING}")).json()
+    assert after["alarm"] is None and after["open_anomalies"] == 0

@@ -29,7 +29,7 @@ def test_importing_the_app_loads_no_tier_and_no_scikit_learn() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
-    assert loaded == {"sklearn": False, "tiers": [], "routes": 20}
+    assert loaded == {"sklearn": False, "tiers": [], "routes": 29}
 
 
 def test_plain_keys_are_refused_without_being_echoed() -> None:

@@ -49,6 +49,16 @@ EXPECTED: dict[tuple[str, str], Role | None] = {
     ("POST", "/api/v1/anomalies/{anomaly_id}/unshelve"): Role.OPERATOR,
     ("POST", "/api/v1/anomalies/{anomaly_id}/resolve"): Role.OPERATOR,
     ("POST", "/api/v1/anomalies/{anomaly_id}/reopen"): Role.OPERATOR,
+    ("GET", "/api/v1/stats/anomalies-per-hour"): Role.VIEWER,
+    ("GET", "/api/v1/stats/anomalies-by-sensor"): Role.VIEWER,
+    ("GET", "/api/v1/stats/anomalies-by-severity"): Role.VIEWER,
+    ("GET", "/api/v1/stats/response-times"): Role.VIEWER,
+    ("GET", "/api/v1/report"): Role.VIEWER,
+    ("GET", "/api/v1/maintenance-windows"): Role.VIEWER,
+    ("POST", "/api/v1/maintenance-windows"): Role.OPERATOR,
+    ("GET", "/api/v1/limits"): Role.VIEWER,
+    ("GET", "/api/v1/limits/suggestions"): Role.VIEWER,
+    ("POST", "/api/v1/limits/{sensor}"): Role.ADMIN,
 }
 
 PATH_VALUES = {
@@ -67,6 +77,13 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/anomalies/{anomaly_id}/shelve"): {"minutes": 30, "reason": "valve work"},
     ("POST", "/api/v1/anomalies/{anomaly_id}/resolve"): {"note": "fixed", "root_cause": "equipment_failure"},
     ("POST", "/api/v1/anomalies/{anomaly_id}/reopen"): {"note": "came back"},
+    ("POST", "/api/v1/maintenance-windows"): {
+        "sensors": ["TI-101"],
+        "start": "2026-11-23T08:00:00Z",
+        "end": "2126-11-23T12:00:00Z",
+        "reason": "burner maintenance",
+    },
+    ("POST", "/api/v1/limits/{sensor}"): {"high": 400.0},
 }
 
 
@@ -146,7 +163,7 @@ async def test_the_matrix(matrix_api: Api) -> None:
             else:
                 assert response.status_code not in (401, 403), (method, path, who, response.text[:200])
                 assert response.status_code < 500, (method, path, who, response.text[:200])
-    assert len(outcomes) == len(EXPECTED) * len(ROLES) == 108
+    assert len(outcomes) == len(EXPECTED) * len(ROLES) == 148
 
 
 async def test_an_invalid_key_is_401_not_403(api: Api) -> None:

@@ -68,3 +68,16 @@ def test_the_dashboard_command_serves_the_api(redis_url: str, stream_key: str, t
         output, _ = process.communicate(timeout=15)
     assert f"dashboard API on http://127.0.0.1:{port}/docs" in output
     assert key not in output, "the key is never logged"
+
+
+def test_run_makes_one_local_operator_key_and_keeps_it(tmp_path: Path) -> None:
+    from analyzer.cli.dashboard import local_operator_key
+
+    state = tmp_path / ".state"
+    key, path = local_operator_key(state)
+    assert path.parent == state and path.read_text().strip() == key
+    assert path.stat().st_mode & 0o777 == 0o600  # the owner's alone
+    assert local_operator_key(state) == (key, path)  # the next run reuses it
+    path.write_text("not a key")
+    replaced, _ = local_operator_key(state)
+    assert replaced != key and replaced.startswith("sak_")

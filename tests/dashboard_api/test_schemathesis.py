@@ -103,7 +103,7 @@ def test_the_api_keeps_its_contract(base_url: str) -> None:
     # plugin does not work with this pytest, so the loop is written out).
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     operations = [op for op in (r.ok() for r in schema.get_all_operations()) if op.path != "/api/v1/live/events"]
-    assert len(operations) == 20
+    assert len(operations) == 30
 
     for operation in operations:
 

@@ -1,4 +1,5 @@
-"""Every sensor's latest reading (the ``{stream}:latest`` hash) with its age and staleness.
+"""Every sensor's latest reading (the ``{stream}:latest`` hash) with its age, staleness and current
+alarm state (:mod:`dashboard_api.live.alarms`).
 
 A sensor is *stale* when its latest reading is older than ``stale_factor`` x its catalogued update
 interval (default 3: three missed updates, so one late payload does not flag a sensor), or when
@@ -17,6 +18,8 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from analyzer.keys import RedisKeys
+from dashboard_api.live.alarms import most_pressing
+from schemas.alarms import AlarmRecord
 from schemas.catalog import SensorSpec
 from schemas.public import SensorLimitsPublic, SensorLivePublic
 
@@ -56,7 +59,13 @@ async def read_latest(redis: Redis, keys: RedisKeys) -> dict[str, LatestReading]
     return {sensor: reading for sensor, reading in parsed.items() if reading is not None}
 
 
-def sensor_live(spec: SensorSpec, latest: LatestReading | None, now: datetime, stale_factor: float) -> SensorLivePublic:
+def sensor_live(
+    spec: SensorSpec,
+    latest: LatestReading | None,
+    now: datetime,
+    stale_factor: float,
+    alarms: list[AlarmRecord] | None = None,
+) -> SensorLivePublic:
     stale_after = spec.update_interval_s * stale_factor
     age = (now - latest.timestamp).total_seconds() if latest is not None else None
     try:
@@ -76,4 +85,6 @@ def sensor_live(spec: SensorSpec, latest: LatestReading | None, now: datetime, s
         age_s=round(age, 3) if age is not None else None,
         stale=age is None or age > stale_after,
         stale_after_s=stale_after,
+        alarm=most_pressing(alarms or []),
+        open_anomalies=len(alarms or []),
     )

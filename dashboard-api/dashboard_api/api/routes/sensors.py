@@ -1,8 +1,9 @@
-"""The live view of every sensor: latest value, age, staleness and limits; and one sensor's
+"""The live view of every sensor: latest value, age, staleness, limits and alarm state; and one sensor's
 readings over a time range, downsampled."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -13,6 +14,7 @@ from analyzer.store._paging import to_micros
 from dashboard_api.api.params import End, Start, aware_now, check_range, unprocessable
 from dashboard_api.deps import CatalogDep, ConfigDep, KeysDep, RedisDep, StateDep, ViewerDep
 from dashboard_api.errors import responses
+from dashboard_api.live.alarms import read_sensor_alarms
 from dashboard_api.live.latest import read_latest, sensor_live
 from dashboard_api.live.series import Buckets, downsample, scan_stream
 from schemas.catalog import SensorCatalog, SensorSpec
@@ -34,13 +36,21 @@ def _spec(catalog: SensorCatalog, name: str) -> SensorSpec:
 async def live_sensors(
     _: ViewerDep, redis: RedisDep, keys: KeysDep, catalog: CatalogDep, config: ConfigDep
 ) -> SensorsLivePublic:
-    """Every catalogued sensor with its latest reading, its age and whether it is stale
-    (no reading for longer than `stale_factor` x its update interval; default factor 3)."""
-    latest = await read_latest(redis, keys)
+    """Every catalogued sensor with its latest reading, its age, whether it is stale (no reading
+    for longer than `stale_factor` x its update interval; default factor 3) and its current alarm
+    state: `alarm` is its most pressing open anomaly (`null`: normal), `open_anomalies` how many."""
+    latest, alarms = await asyncio.gather(read_latest(redis, keys), read_sensor_alarms(redis, keys))
     now = aware_now()
-    sensors = [sensor_live(spec, latest.get(spec.name), now, config.stale_factor) for spec in catalog.sensors]
+    sensors = [
+        sensor_live(spec, latest.get(spec.name), now, config.stale_factor, alarms.get(spec.name))
+        for spec in catalog.sensors
+    ]
     return SensorsLivePublic(
-        data=sensors, count=len(sensors), read_at=now, stale_count=sum(sensor.stale for sensor in sensors)
+        data=sensors,
+        count=len(sensors),
+        read_at=now,
+        stale_count=sum(sensor.stale for sensor in sensors),
+        alarm_count=sum(sensor.alarm is not None for sensor in sensors),
     )
 
 
@@ -48,10 +58,10 @@ async def live_sensors(
 async def live_sensor(
     sensor: SensorName, _: ViewerDep, redis: RedisDep, keys: KeysDep, catalog: CatalogDep, config: ConfigDep
 ) -> SensorLivePublic:
-    """One sensor's latest reading, age, staleness and limits."""
+    """One sensor's latest reading, age, staleness, limits and current alarm state."""
     spec = _spec(catalog, sensor)
-    latest = await read_latest(redis, keys)
-    return sensor_live(spec, latest.get(sensor), aware_now(), config.stale_factor)
+    latest, alarms = await asyncio.gather(read_latest(redis, keys), read_sensor_alarms(redis, keys))
+    return sensor_live(spec, latest.get(sensor), aware_now(), config.stale_factor, alarms.get(sensor))
 
 
 @router.get("/{sensor}/readings", response_model=ReadingSeriesPublic, responses=responses(404, 422))
