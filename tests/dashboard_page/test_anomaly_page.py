@@ -81,6 +81,12 @@ async def test_an_injected_anomaly_is_acknowledged_and_resolved_into_history(bro
     await resolved.wait_for(timeout=TIMEOUT_MS)
     text = await resolved.inner_text()
     assert "alice" in text and "thermocouple TI-101 replaced" in text
+    # Anomalies per hour counts it as opened and resolved; the alarm report counts its activation.
+    await page.wait_for_selector("#history-hourly canvas", timeout=TIMEOUT_MS)
+    figures = await page.locator("#history-figures").inner_text()
+    assert "1 critical" in figures and "opened" in figures
+    await page.wait_for_selector("#report-top", timeout=TIMEOUT_MS)
+    assert "high_high:TI-101" in await page.locator("#report-top").inner_text()
     await screenshot(page, "history", full_page=True)
     # The API agrees: resolved by alice, with the root cause chosen in the dialog.
     async with httpx.AsyncClient(base_url=stack.base_url, headers=stack.headers("vera")) as client:
