@@ -134,8 +134,15 @@ async def tail(
     if start.reset is not None:
         yield ServerSentEvent(event="reset", data=start.reset, id=cursor.encode())
     deadline = time.monotonic() + max_duration_s
+    # A blocking XREAD must return before the client's socket timeout (redis-py's default is 5 s),
+    # else the read fails and the stream breaks: block at most a second less than that; the
+    # keep-alive comes a little more often then, which costs nothing.
+    longest_block_s = keepalive_s
+    socket_timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+    if socket_timeout:
+        longest_block_s = min(keepalive_s, max(0.1, float(socket_timeout) - 1.0))
     while time.monotonic() < deadline:
-        block_ms = max(1, int(min(keepalive_s, deadline - time.monotonic()) * 1000))
+        block_ms = max(1, int(min(longest_block_s, deadline - time.monotonic()) * 1000))
         reply = await redis.xread(
             {keys.stream: cursor.readings, keys.alarm_events: cursor.alarms}, count=batch, block=block_ms
         )
