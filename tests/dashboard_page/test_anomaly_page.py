@@ -15,9 +15,9 @@ from tests.dashboard_page.stack import Stack
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(120)]
 
 
-async def _queued(page: Any, stack: Stack, sensor: str, value: float) -> str:
+async def _queued(page: Any, stack: Stack, sensor: str, value: float, payloads: int = 3) -> str:
     """Inject ``value`` for ``sensor`` into the feed; the High-High anomaly's id once it is queued."""
-    stack.inject(sensor, value, payloads=3)
+    stack.inject(sensor, value, payloads=payloads)
     await page.click('#nav a[data-view="anomalies"]')
     row = page.locator(f'#queue tbody tr[data-id^="high_high:{sensor}@"]')
     await row.wait_for(timeout=TIMEOUT_MS)
@@ -128,7 +128,16 @@ async def test_another_operator_resolving_first_shows_as_a_conflict(browser: Any
 
 async def test_a_viewer_reads_the_queue_but_cannot_act(browser: Any, stack: Stack) -> None:
     page = await open_page(browser, stack, "vera")
-    anomaly_id = await _queued(page, stack, "TI-102", 140.0)
+    anomaly_id = await _queued(page, stack, "TI-102", 130.0, payloads=600)
     await _open(page, anomaly_id)
     assert await page.locator("#anomaly-detail .actions button").count() == 0
     assert "may read, not act" in await page.locator("#anomaly-detail .actions").inner_text()
+    # Back on the live view the sensor's tile says HIGH-HIGH and counts its open anomalies: the
+    # screenshot the README shows (docs/dashboard-page.png is a copy of this artefact).
+    await page.click('#nav a[data-view="live"]')
+    tile = page.locator('.tile[data-sensor="TI-102"]')
+    await page.wait_for_selector('.tile[data-sensor="TI-102"][data-state="hh"][data-open="yes"]', timeout=TIMEOUT_MS)
+    assert await tile.locator(".badge").inner_text() == "HIGH-HIGH"
+    assert "open" in await tile.locator(".open-count").inner_text()
+    await page.wait_for_timeout(1500)  # sparklines of the visible tiles filled in
+    await screenshot(page, "live-alarm")
