@@ -122,3 +122,27 @@ async def test_a_wrong_key_is_refused_with_a_message(browser: Any, stack: Stack)
     await page.wait_for_selector("#login-error:not(:empty)", timeout=TIMEOUT_MS)
     assert "not valid" in await page.locator("#login-error").inner_text()
     assert await page.locator("#view-live").is_hidden()
+
+
+async def test_entra_sign_in_is_offered_when_configured(browser: Any, settings: Any) -> None:
+    from tests.dashboard_page.stack import page_stack
+
+    entra = {
+        "entra_tenant_id": "11111111-2222-3333-4444-555555555555",
+        "entra_audiences": ["api://dashboard-api"],
+        "entra_spa_client_id": "66666666-7777-8888-9999-000000000000",
+    }
+    async with page_stack(settings, backfill=10, explain=False, dashboard=entra) as entra_stack:
+        context = await browser.new_context()
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        await page.goto(f"{entra_stack.base_url}/")
+        # MSAL is loaded from the server's own vendored copy, and the Microsoft sign-in is offered
+        # beside the API key (no request to Entra ID happens until the button is pressed).
+        await page.wait_for_selector("#entra-button", state="visible", timeout=TIMEOUT_MS)
+        assert await page.evaluate("typeof window.msal?.createStandardPublicClientApplication") == "function"
+        assert await page.locator("#banner").is_hidden()
+        assert await page.locator("#api-key").is_visible()
+        assert not errors
+        await context.close()

@@ -41,10 +41,12 @@ export class Auth {
         document.head.append(script);
       });
     }
-    this.msal = await window.msal.PublicClientApplication.createPublicClientApplication({
+    const options = {
       auth: { clientId: entra.client_id, authority: entra.authority, redirectUri: `${location.origin}/` },
       cache: { cacheLocation: "sessionStorage" },
-    });
+    };
+    // MSAL 3+ builds an initialised client with createStandardPublicClientApplication.
+    this.msal = await window.msal.createStandardPublicClientApplication(options);
     const result = await this.msal.handleRedirectPromise();
     this.account = result?.account ?? this.msal.getAllAccounts()[0] ?? null;
   }
