@@ -140,7 +140,7 @@ function largeText(on) {
   $("large-text").setAttribute("aria-pressed", String(on));
   localStorage.setItem("sensor-analyzer.large-text", on ? "1" : "");
   app.live?.remeasure();
-  app.trend?.resize();
+  app.trend?.restyle();
 }
 
 async function boot() {

@@ -268,9 +268,12 @@ export class TrendView {
     );
     this.chartsNode.append(holder);
     const view = this;
+    // Axis text follows the page's text size (the large-text mode is for reading from afar).
+    const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 15;
+    const font = `${Math.round(rootPx * 0.8)}px system-ui, sans-serif`;
     const options = {
-      width: Math.max(320, this.chartsNode.clientWidth - 8),
-      height: 240,
+      width: this.chartWidth(),
+      height: this.chartHeight(),
       scales: {
         x: { time: true, min: range.start / 1000, max: range.end / 1000 },
         y: {
@@ -293,7 +296,10 @@ export class TrendView {
           },
         },
       },
-      axes: [{}, { label: spec.unit, size: 64 }],
+      axes: [
+        { font, size: Math.round(rootPx * 3) },
+        { label: spec.unit, font, labelFont: `bold ${font}`, size: Math.round(rootPx * 4.5) },
+      ],
       series: [
         {},
         { label: `${sensor} mean`, stroke: "#1d4ed8", width: 1.5 },
@@ -346,7 +352,8 @@ export class TrendView {
       if (limits.low_low != null) shade(ymin, limits.low_low, "rgba(220,38,38,0.16)");
       ctx.setLineDash([6, 4]);
       ctx.lineWidth = 1;
-      ctx.font = `${Math.round(11 * devicePixelRatio)}px sans-serif`;
+      const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 15;
+      ctx.font = `${Math.round(rootPx * 0.75 * devicePixelRatio)}px sans-serif`;
       for (const [key, colour] of [
         ["high_high", "#b91c1c"],
         ["high", "#b45309"],
@@ -396,9 +403,21 @@ export class TrendView {
     for (const chart of this.charts) chart.redraw(true, true);
   }
 
+  chartWidth() {
+    return Math.max(320, this.chartsNode.clientWidth - 28); // inside the figure's padding and border
+  }
+
+  chartHeight() {
+    return Math.round(16 * (parseFloat(getComputedStyle(document.documentElement).fontSize) || 15));
+  }
+
   resize() {
-    const width = Math.max(320, this.chartsNode.clientWidth - 8);
-    for (const chart of this.charts) chart.setSize({ width, height: 240 });
+    for (const chart of this.charts) chart.setSize({ width: this.chartWidth(), height: this.chartHeight() });
+  }
+
+  /** The text size changed: charts are rebuilt with their axis fonts. */
+  restyle() {
+    if (this.charts.length) this.load();
   }
 
   destroyCharts() {
