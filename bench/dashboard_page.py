@@ -170,7 +170,8 @@ def main() -> None:
                 report = asyncio.run(measure(settings, args.seconds, intervals))
             finally:
                 with redis.Redis.from_url(found.url) as client:
-                    names = list(client.scan_iter(match=f"{key}*", count=1000))
+                    # The stream's keys and the hash-tagged ones beside it ("{stream}:alarm-events").
+                    names = [n for pattern in (f"{key}*", f"{{{key}}}*") for n in client.scan_iter(pattern, 1000)]
                     if names:
                         client.delete(*names)
     print(json.dumps(report))

@@ -141,3 +141,34 @@ async def test_a_viewer_reads_the_queue_but_cannot_act(browser: Any, stack: Stac
     assert "open" in await tile.locator(".open-count").inner_text()
     await page.wait_for_timeout(1500)  # sparklines of the visible tiles filled in
     await screenshot(page, "live-alarm")
+
+
+async def test_shelve_and_unshelve_through_the_dialogs(browser: Any, stack: Stack) -> None:
+    page = await open_page(browser, stack)
+    anomaly_id = await _queued(page, stack, "TI-103", 360.0)
+    await _open(page, anomaly_id)
+    await page.click("#action-shelve")
+    await page.wait_for_selector("#action-dialog[open]")
+    await page.fill("#action-minutes", "30")
+    await page.fill("#action-reason", "transmitter being replaced")
+    await page.click("#action-submit")
+    await page.wait_for_selector("#action-dialog:not([open])", state="attached", timeout=TIMEOUT_MS)
+    detail = page.locator("#anomaly-detail")
+    await page.wait_for_function(
+        "document.querySelector('#anomaly-detail').textContent.includes('transmitter being replaced')",
+        timeout=TIMEOUT_MS,
+    )
+    assert "by alice until" in await detail.inner_text()
+    row = page.locator(f'#queue tbody tr[data-id="{anomaly_id}"]')
+    await page.wait_for_function(
+        f"document.querySelector('#queue tbody tr[data-id=\"{anomaly_id}\"]')?.dataset.state === 'shelved'",
+        timeout=TIMEOUT_MS,
+    )
+    assert "shelved" in await row.inner_text()  # the state in words
+    await page.click("#action-unshelve")
+    await page.wait_for_selector("#action-dialog[open]")
+    await page.click("#action-submit")
+    await page.wait_for_selector("#action-dialog:not([open])", state="attached", timeout=TIMEOUT_MS)
+    await page.wait_for_selector("#action-shelve", timeout=TIMEOUT_MS)  # shelving is offered again
+    assert "Shelved" not in await detail.locator("dl").inner_text()
+    assert not page.errors
