@@ -43,6 +43,7 @@ async def test_an_injected_anomaly_is_acknowledged_and_resolved_into_history(bro
     await _open(page, anomaly_id)
     detail = page.locator("#anomaly-detail")
     assert "High-High" in await detail.locator("h3").inner_text()
+    record_before = await page.evaluate("window.dashboard.queue.selected.record")
     evidence = await detail.locator(".evidence").inner_text()
     assert "heuristic TI-101" in evidence and "375" in evidence
     # Tier 3's context arrives from the explainer (offline provider, labelled as such).
@@ -76,7 +77,17 @@ async def test_an_injected_anomaly_is_acknowledged_and_resolved_into_history(bro
     assert await page.locator("#detail-state").inner_text() == "resolved by alice"
     await page.wait_for_selector(f'#queue tbody tr[data-id="{anomaly_id}"]', state="detached", timeout=TIMEOUT_MS)
 
+    # Bob corrects the reading that opened it (a bad thermocouple value): the audit trail shows it.
+    [opening, *_] = record_before["evidence"]["results"]
+    async with httpx.AsyncClient(base_url=stack.base_url, headers=stack.headers("bob")) as client:
+        correction = {"result_id": opening["id"], "sensor": "TI-101", "value": 352.0, "reason": "thermocouple fault"}
+        assert (await client.post("/api/v1/corrections", json=correction)).status_code == 201
+
     await page.click('#nav a[data-view="history"]')
+    audit = page.locator("#corrections-table tbody tr").first
+    await audit.wait_for(timeout=TIMEOUT_MS)
+    audited = await audit.inner_text()
+    assert all(part in audited for part in ("bob", "TI-101", "375.0 → 352.0", "thermocouple fault")), audited
     resolved = page.locator(f'#resolved-table tr[data-id="{anomaly_id}"]')
     await resolved.wait_for(timeout=TIMEOUT_MS)
     text = await resolved.inner_text()
