@@ -39,6 +39,11 @@ async def test_sign_in_shows_the_plant_and_values_change_live(browser: Any, stac
     )
     assert await page.locator("#connection").inner_text() == "live"
     await screenshot(page, "live")
+    # Signing out forgets the key and shows the sign-in form again.
+    await page.click("#sign-out")
+    await page.wait_for_selector("#api-key", state="visible", timeout=TIMEOUT_MS)
+    assert await page.evaluate("sessionStorage.getItem('sensor-analyzer.api-key')") is None
+    assert await page.locator("#view-live").is_hidden()
     assert not page.errors
 
 

@@ -89,6 +89,7 @@ async function start() {
     };
     app.queue = new QueueView($("view-anomalies"), app.api, {
       canAct,
+      signedIn: () => Boolean(app.me),
       onOpenSensor: openSensor,
       onChange: (items) => {
         $("open-count").textContent = items.length ? String(items.length) : "";

@@ -41,7 +41,7 @@ export function queueOrder(a, b) {
 }
 
 export class QueueView {
-  constructor(root, api, { canAct, onChange, onOpenSensor }) {
+  constructor(root, api, { canAct, onChange, onOpenSensor, signedIn }) {
     this.root = root;
     this.api = api;
     this.canAct = canAct; // () => the caller's role may act (operator or admin)
@@ -54,7 +54,8 @@ export class QueueView {
     this.build();
     this.dialog = new ActionDialog(api, (record, etag) => this.changed(record, etag));
     setInterval(() => {
-      if (!document.hidden) this.reload();
+      // Acknowledgements by others raise no event: poll while someone is signed in and looking.
+      if (!document.hidden && signedIn()) this.reload();
     }, POLL_MS);
   }
 
