@@ -25,6 +25,7 @@ help:
 	@echo "make quality detection quality on the NAB development set and the simulator (a few minutes)"
 	@echo "make checkov the Terraform security checks (offline)"
 	@echo "make schemas regenerate schemas/json from the pydantic models"
+	@echo "make bench-page the dashboard page in headless Chromium: first paint, frame times with 100 sensors"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
