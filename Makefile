@@ -11,8 +11,12 @@ NODE_STAMP := node_modules/.installed
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
+# The dashboard page's libraries, copied from node_modules so the Python package serves them
+# (never a CDN at run time); the copies are not committed (.gitignore).
+WEB_VENDOR := dashboard-api/dashboard_api/web/vendor
+WEB_STAMP := $(WEB_VENDOR)/.copied
 
-.PHONY: run test lint bench bench-all quality checkov install system-deps schemas clean help reliability
+.PHONY: run test lint bench bench-all quality checkov install system-deps schemas web bench-page clean help reliability
 
 help:
 	@echo "make run     run simulator -> Redis -> worker -> store and the analyzer API (Ctrl-C stops)"
@@ -22,6 +26,7 @@ help:
 	@echo "make quality detection quality on the NAB development set and the simulator (a few minutes)"
 	@echo "make checkov the Terraform security checks (offline)"
 	@echo "make schemas regenerate schemas/json from the pydantic models"
+	@echo "make bench-page the dashboard page in headless Chromium: first paint, frame times with 100 sensors"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,17 +36,32 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# A Redis server for the tests and `make run` when the machine has none (Debian's package).
+# A Redis server for the tests and `make run` when the machine has none, and Chromium for the
+# dashboard page's browser tests (Debian's packages; playwright drives that binary, it downloads none).
 system-deps:
 	@if ! command -v redis-server >/dev/null 2>&1 && ! (command -v redis-cli >/dev/null 2>&1 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1); then \
 		echo "installing redis-server (Debian)"; \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) \
 			|| echo "could not install redis-server: tests that need a real Redis will say so"; \
 	fi
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "installing chromium (Debian)"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) \
+			|| echo "could not install chromium: the dashboard page's browser tests will skip and say so"; \
+	fi
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# uPlot (charts) and MSAL (Entra ID sign-in) for the dashboard page, from the lock file's versions.
+$(WEB_STAMP): $(NODE_STAMP)
+	mkdir -p $(WEB_VENDOR)
+	cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css $(WEB_VENDOR)/
+	cp node_modules/@azure/msal-browser/lib/msal-browser.min.js $(WEB_VENDOR)/
+	touch $@
+
+web: $(WEB_STAMP)
 
 $(CHECKOV_STAMP):
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -54,10 +74,10 @@ $(CHECKOV_STAMP):
 reliability: $(STAMP) $(NODE_STAMP) system-deps
 	$(BIN)/python -m bench.reliability
 
-run: $(STAMP)
+run: $(STAMP) $(WEB_STAMP)
 	$(BIN)/sensor-analyzer run
 
-test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) system-deps
+test: $(STAMP) $(NODE_STAMP) $(WEB_STAMP) $(CHECKOV_STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy analyzer schemas bench dashboard-api/dashboard_api
@@ -77,6 +97,11 @@ bench-all: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m bench.heuristic
 	$(BIN)/python -m bench.worker
 	$(BIN)/python -m bench.store_cost
+
+# The dashboard page in headless Chromium on the local stack: first paint and frame times with
+# 100 sensors updating.
+bench-page: $(STAMP) $(WEB_STAMP) system-deps
+	$(BIN)/python -m bench.dashboard_page
 
 # Detection quality (a benchmark, not a test): NAB series from ../shared/dev-data/nab-dev and the
 # simulator; one table, then one JSON line with the totals.

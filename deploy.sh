@@ -224,6 +224,11 @@ publish_dashboard() {
     return 0
   fi
   dashboard_app="$(output dashboard_app_name)"
+  # The page's charts and Entra sign-in (uPlot, MSAL) are copied from node_modules, not committed.
+  if [[ -d "${DASHBOARD_API_DIR}/dashboard_api/web" && ! -f "${DASHBOARD_API_DIR}/dashboard_api/web/vendor/.copied" ]]; then
+    log "Copying the dashboard page's libraries from the npm lock file (make web)"
+    make -C "${SCRIPT_DIR}" web || die "make web failed: the dashboard page needs node and npm to fetch uPlot and MSAL"
+  fi
   log "Publishing the dashboard API to ${dashboard_app}"
   # The app installs this project (analyzer, schemas, dashboard_api) from its pyproject.toml.
   mkdir -p "${work}/dashboard"

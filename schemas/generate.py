@@ -17,6 +17,7 @@ from schemas.anomalies import ModifiedValue
 from schemas.api import AnalyzeRequest, ErrorResponse, HealthResponse, IngestResponse, SweepResponse
 from schemas.catalog import SensorCatalog, SensorSpec
 from schemas.llm import LLMContext, LLMDailyUsage
+from schemas.page import PageConfigPublic
 from schemas.payload import SensorPayload
 from schemas.public import (
     AcceptedLimitsListPublic,
@@ -118,6 +119,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "public_limits_accept": LimitsAccept,
     "public_accepted_limits": AcceptedLimitsPublic,
     "public_accepted_limits_list": AcceptedLimitsListPublic,
+    # What the dashboard page reads before signing in (schemas/page.py).
+    "page_config": PageConfigPublic,
 }
 
 

@@ -22,7 +22,7 @@ from analyzer.keys import RedisKeys
 from analyzer.runtime.redis_client import close_redis, connect_redis
 from analyzer.settings import Settings
 from analyzer.store.protocol import Store, StoreError
-from dashboard_api import errors
+from dashboard_api import errors, page
 from dashboard_api.api.router import api_router
 from dashboard_api.identity.api_keys import ApiKeyRing
 from dashboard_api.identity.entra import EntraVerifier, SigningKeys
@@ -163,6 +163,7 @@ def create_app(
         )
     errors.install(app)
     app.include_router(api_router)
+    page.install(app)
     return app
 
 

@@ -75,6 +75,11 @@ class DashboardSettings(BaseSettings):
     #: ... but not more often than this (tokens with made-up key ids must not flood the tenant).
     entra_jwks_min_refresh_s: float = Field(30, ge=0)
     entra_leeway_s: float = Field(60, ge=0, le=600)
+    #: The dashboard page's own app registration (a single-page app) that signs operators in with
+    #: MSAL; without it the page offers API-key sign-in only.
+    entra_spa_client_id: str | None = None
+    #: Scopes the page asks a token for; default ``<first audience>/.default``.
+    entra_scopes: list[str] = Field(default_factory=list)
 
     #: Browser origins allowed to call the API (CORS); empty: same origin only.
     cors_origins: list[str] = Field(default_factory=list)
@@ -133,6 +138,13 @@ class DashboardSettings(BaseSettings):
     @property
     def entra_enabled(self) -> bool:
         return bool(self.entra_tenant_id)
+
+    @property
+    def page_scopes(self) -> list[str]:
+        """Scopes the page's MSAL sign-in requests for this API."""
+        if self.entra_scopes:
+            return self.entra_scopes
+        return [f"{self.entra_audiences[0]}/.default"] if self.entra_audiences else []
 
     @property
     def jwks_url(self) -> str:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from httpx_sse import ServerSentEvent, aconnect_sse
+from pydantic import SecretStr
 
 from analyzer.settings import Settings
 from analyzer.store.protocol import Store
@@ -212,3 +213,25 @@ async def test_a_position_that_left_the_window_starts_with_a_reset(live: Live) -
         assert reset.id == f"{newest},0-0"
         after = await live.reading(343.0)
         assert json.loads((await next_event(events)).data)["result_id"] == after
+
+
+async def test_a_keepalive_longer_than_the_socket_timeout_keeps_the_stream(
+    settings: Settings, dashboard_config: DashboardSettings, sqlite_store: Store, role_keys: RoleKeys
+) -> None:
+    # redis-py's clients time out a read after `socket_timeout` (5 s by default): an XREAD blocking
+    # for the whole keep-alive (15 s by default) would fail and break every idle stream. Here the
+    # socket timeout is 1.5 s and the keep-alive 4 s: the stream must live on, idle, and deliver.
+    url = f"{settings.redis_url}?socket_timeout=1.5"
+    short = settings.model_copy(update={"redis_connection_string": SecretStr(url)})
+    config = dashboard_config.model_copy(update={"sse_keepalive_s": 4.0})
+    async with (
+        live_server(short, config, sqlite_store, role_keys) as server,
+        httpx.AsyncClient(base_url=server.base, timeout=10) as client,
+        aconnect_sse(client, "GET", URL, headers=server.headers) as source,
+    ):
+        events = source.aiter_sse()
+        await connected(events)
+        await asyncio.sleep(3.5)  # idle past the socket timeout twice
+        landed = await server.reading(351.0)
+        event = await next_event(events)
+        assert (event.event, json.loads(event.data)["result_id"]) == ("reading", landed)

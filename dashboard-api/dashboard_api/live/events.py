@@ -21,6 +21,7 @@ from typing import Any, cast
 import orjson
 from fastapi.sse import ServerSentEvent
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analyzer.keys import PAYLOAD_FIELD, RedisKeys, entry_order
 from dashboard_api.mapping import alarm_event_public
@@ -29,6 +30,8 @@ from schemas.public import ReadingEventPublic, StreamResetPublic
 #: Two stream ids; 19 digits keep each part below 2**64, as Redis requires.
 CURSOR_PATTERN = r"^\d{1,19}-\d{1,19},\d{1,19}-\d{1,19}$"
 _CURSOR = re.compile(CURSOR_PATTERN)
+#: Blocked reads in a row that may time out before a stream gives up (the browser reconnects).
+MAX_READ_TIMEOUTS = 3
 
 
 @dataclass(frozen=True)
@@ -134,11 +137,29 @@ async def tail(
     if start.reset is not None:
         yield ServerSentEvent(event="reset", data=start.reset, id=cursor.encode())
     deadline = time.monotonic() + max_duration_s
+    # A blocking XREAD must return well before the client's socket timeout (redis-py's default is
+    # 5 s), else the read fails and the stream breaks: block at most half of it (a busy event loop
+    # may notice the reply late); the keep-alive comes a little more often then, which costs nothing.
+    longest_block_s = keepalive_s
+    socket_timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+    if socket_timeout:
+        longest_block_s = min(keepalive_s, max(0.1, float(socket_timeout) / 2))
+    timeouts = 0
     while time.monotonic() < deadline:
-        block_ms = max(1, int(min(keepalive_s, deadline - time.monotonic()) * 1000))
-        reply = await redis.xread(
-            {keys.stream: cursor.readings, keys.alarm_events: cursor.alarms}, count=batch, block=block_ms
-        )
+        block_ms = max(1, int(min(longest_block_s, deadline - time.monotonic()) * 1000))
+        try:
+            reply = await redis.xread(
+                {keys.stream: cursor.readings, keys.alarm_events: cursor.alarms}, count=batch, block=block_ms
+            )
+        except RedisTimeoutError:
+            # A blocked read answered late (a busy process): an idle round, unless Redis keeps
+            # not answering; then the stream ends and the browser reconnects with Last-Event-ID.
+            timeouts += 1
+            if timeouts >= MAX_READ_TIMEOUTS:
+                return
+            reply = None
+        else:
+            timeouts = 0
         if not reply:
             yield ServerSentEvent(comment="keep-alive")
             continue
