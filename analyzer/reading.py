@@ -128,7 +128,12 @@ def _names_plainly_valid(document: dict[str, Any]) -> bool:
 
 
 def _nested(document: dict[str, Any]) -> bool:
-    return any(isinstance(value, dict | list) for value in document.values())
+    # map(type) runs in C: no Python step per value (a payload has ~100).
+    return not _CONTAINERS.isdisjoint(map(type, document.values()))
+
+
+_CONTAINERS = frozenset((dict, list))
+_NUMBERS = frozenset((float, int))
 
 
 def name_problem(name: str) -> str | None:
@@ -265,9 +270,20 @@ def to_reading(
     non_numeric: list[str] = []
     non_finite: list[str] = []
     too_large: list[str] = []
-    for name, value in document.items():
-        if name == "timestamp":
-            continue
+    names = [name for name in document if name != "timestamp"]
+    items = [document[name] for name in names]
+    if _NUMBERS.issuperset(map(type, items)):
+        # Every value a plain number (the usual payload): one vectorised pass instead of ~100 checks.
+        try:
+            array = np.array(items, dtype=float)
+        except OverflowError:  # an int too large even for a float: the per-value pass names it
+            array = None
+        if array is not None:
+            with np.errstate(invalid="ignore", over="ignore"):
+                bad = ~(np.abs(array) <= MAX_MAGNITUDE)
+            if not bad.any():
+                raw = dict(zip(names, array.tolist(), strict=True))
+    for name, value in zip(names, items, strict=True) if not raw else ():
         if isinstance(value, bool) or not isinstance(value, int | float):
             non_numeric.append(name)
         elif isinstance(value, float) and not math.isfinite(value):
