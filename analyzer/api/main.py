@@ -14,7 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analyzer.api.routes import analyze, health, ingest, sweep
 from analyzer.runtime.explainer import run_explainer
-from analyzer.runtime.services import Services, open_services
+from analyzer.runtime.services import Services, open_services, settle_heap
 from analyzer.settings import Settings, get_settings
 from analyzer.store.protocol import InvalidContinuationError, StoreError
 from analyzer.telemetry import ANALYZER_SERVICE_NAME, instrument_app, run_process_telemetry
@@ -29,6 +29,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = services is None
         app.state.services = services or await open_services(settings or get_settings())
+        if owned:
+            settle_heap()  # a served analyzer is a long-running process; `run` settles its own
         stop = asyncio.Event()
         # Tier 3's consumer of the alarm events (EXPLAIN_CONSUMER_ENABLED); `run` runs its own beside the workers.
         explaining = None

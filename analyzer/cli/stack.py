@@ -54,10 +54,11 @@ def worker(
 
 
 async def _serve_worker(settings: Settings, stop: asyncio.Event) -> None:
-    from analyzer.runtime.services import open_services
+    from analyzer.runtime.services import open_services, settle_heap
     from analyzer.telemetry import ANALYZER_SERVICE_NAME, run_process_telemetry
 
     services = await open_services(settings)
+    settle_heap()
     try:
         # Telemetry (analyzer/telemetry.py): the exporter when a connection string is set, the lag gauge.
         telemetry = run_process_telemetry(services.redis, services.keys.stream, ANALYZER_SERVICE_NAME, stop)
@@ -218,7 +219,7 @@ async def _run_stack(
 
     from analyzer.api.main import create_app
     from analyzer.cli.dashboard import local_dashboard
-    from analyzer.runtime.services import open_services
+    from analyzer.runtime.services import open_services, settle_heap
 
     class _Server(uvicorn.Server):
         # The stack handles SIGINT/SIGTERM itself and tells the server when to stop.
@@ -234,6 +235,7 @@ async def _run_stack(
         settings, services.store, dashboard_port, Path(settings.sqlite_path).parent
     )
     dashboard = _Server(dashboard_config)
+    settle_heap()
     typer.secho("sensor-analyzer is running", fg="green", bold=True)
     typer.echo(f"  Redis       {redis_kind}; stream {settings.stream_key}")
     where = settings.sqlite_path if settings.store_backend == "sqlite" else settings.cosmos_db_endpoint

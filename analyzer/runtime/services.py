@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -99,3 +100,14 @@ async def open_services(
     alarms = AlarmService(redis, keys, store, projector)
     lander = Lander(redis, keys, index, settings)
     return Services(settings, redis, binary, keys, index, store, pipeline, alarms, projector, lander)
+
+
+def settle_heap() -> None:
+    """Move what start-up allocated (imports, catalogue, models: ~130k long-lived objects) out of
+    the cyclic garbage collector's sight, once a long-running process is built.
+
+    Each full collection otherwise walks all of them again; profiled, that was 25-30 % of a
+    worker's wall time. Objects frozen here are still freed by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
