@@ -14,8 +14,8 @@ out_of_range      value outside the instrument's range_min..range_max       -
 zscore            |z| >= STAT_Z_CONFIRM (severe at STAT_Z_IMMEDIATE)        |z| >= confirm - d (sigma)
 flatline          tier 2 says ``stuck``                                     -
 rate_of_change    |change per minute| > the sensor's max_rate_per_min       -
-stale             absent for more than 6 update intervals                   -
-forest            calibrated score >= STAT_IF_THRESHOLD                     -
+stale             absent for more than 6 learned intervals                   -
+forest            raw score above its calibrated threshold                  -
 ================  ========================================================  ===========================
 """
 
@@ -149,7 +149,7 @@ class Observer:
         )
         stale_for = scores.stale_for_s
         with np.errstate(invalid="ignore"):
-            stale_now = stale_for > tier.stale_after()
+            stale_now = stale_for > scores.stale_after_s
         stale = KindObservations(
             AlarmKind.STALE,
             _levels(stale_now, stale_now, (stale_now | scores.sampled) & self._enabled(AlarmKind.STALE)),
@@ -163,10 +163,10 @@ class Observer:
         return [zscore, flatline, roc, stale, self._forest(scores, tier)]
 
     def _forest(self, scores: Tier2Scores, tier: StatisticalTier) -> KindObservations:
-        score, threshold = scores.ml_score, tier.settings.if_threshold
+        score, threshold = scores.ml_score, scores.ml_threshold
         evaluated = ~np.isnan(score) & self.policy.of(AlarmKind.FOREST, None).enabled
         with np.errstate(invalid="ignore"):
-            flagged = score >= threshold
+            flagged = np.array([status == "Anomaly" for status in scores.ml_status], dtype=bool)
 
         def describe(row: int, _: int) -> str:
             drivers = ", ".join(f"{n} ({c:.3f})" for n, c in scores.contributions[row][:3]) or "no single sensor"

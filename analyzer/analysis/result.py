@@ -167,7 +167,7 @@ class ResultBuilder:
                 values=dict(scores.contributions[row]),
                 score=float(score) if np.isfinite(score) else 0.0,
                 raw_score=float(raw) if np.isfinite(raw) else 0.0,
-                threshold=self.statistical.settings.if_threshold,
+                threshold=min(1.0, scores.ml_threshold),
                 status=status,
                 model_version=scores.model_version,
             ),
@@ -192,7 +192,8 @@ class ResultBuilder:
             z = abs(float(np.nan_to_num(scores.z[row, self.index.position[sensor]])))
             return float(min(0.9, max(0.5, 0.5 + 0.4 * (z - s.z_confirm) / max(2 * s.z_threshold - s.z_confirm, 1e-9))))
         score = float(np.nan_to_num(scores.ml_score[row]))
-        return float(0.5 + 0.4 * max(0.0, score - s.if_threshold) / max(1e-9, 1.0 - s.if_threshold))
+        threshold = min(1.0, scores.ml_threshold)
+        return float(0.5 + 0.4 * max(0.0, score - threshold) / max(1e-9, 1.0 - threshold))
 
     def _normal_confidence(self, scores: Tier2Scores | None, row: int) -> float:
         if scores is None or self.statistical is None:
@@ -203,5 +204,5 @@ class ResultBuilder:
         closeness = float(finite.max()) / s.z_threshold if finite.size else 0.0
         score = scores.ml_score[row]
         if np.isfinite(score):
-            closeness = max(closeness, (float(score) - 0.5) / max(1e-9, s.if_threshold - 0.5))
+            closeness = max(closeness, (float(score) - 0.5) / max(1e-9, min(1.0, scores.ml_threshold) - 0.5))
         return 1.0 - 0.5 * min(max(closeness, 0.0), 1.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -93,6 +94,7 @@ def dump_model(model: ForestModel) -> dict[str, bytes]:
         "trained_at": model.trained_at,
         "n_samples": model.n_samples,
         "training_s": model.training_s,
+        "raw_threshold": model.raw_threshold if math.isfinite(model.raw_threshold) else None,
     }
     return {"meta": json.dumps(meta).encode(), "model": model.to_bytes()}
 
@@ -106,6 +108,7 @@ def load_model(fields: Mapping[bytes, bytes]) -> ForestModel:
         trained_at=float(meta["trained_at"]),
         n_samples=int(meta["n_samples"]),
         training_s=float(meta["training_s"]),
+        raw_threshold=math.inf if meta.get("raw_threshold") is None else float(meta["raw_threshold"]),
     )
 
 
@@ -221,7 +224,7 @@ class SharedFold:
                 if b in buckets:
                     raw = buckets[b]
                     if raw:
-                        state.buckets[b] = np.frombuffer(raw, dtype="<f8").reshape(4, state.n_sensors).copy()
+                        state.buckets[b] = np.frombuffer(raw, dtype="<f8").reshape(-1, state.n_sensors).copy()
                     if rows.get(b):
                         chunk = np.frombuffer(b"".join(rows[b]), dtype="<f4").reshape(-1, state.n_sensors)
                         state.rows[b] = chunk.copy()

@@ -10,13 +10,11 @@ from tests.statistical import factories as f
 SETTINGS = StatisticalSettings(  # type: ignore[call-arg]
     _env_file=None,
     min_history=30,
-    min_history_hourly=3,
     if_min_training_rows=50,
     if_retrain_after_rows=10_000,
     if_retrain_interval_s=10**9,
-    if_threshold=0.95,
+    if_false_alarm_target=0.05,
     if_n_estimators=50,
-    stuck_updates=30,
     spread_floor=0.001,  # the factories' limits (0..1000) are far wider than the 5-unit noise
 )
 
@@ -26,6 +24,8 @@ async def test_hourly_repeats_are_not_samples_and_a_flatline_is_an_alarm() -> No
     n = 2000  # 10 s apart: ~5.5 h
     times = f.START + 10.0 * np.arange(n)
     values = f.normal_rows(n, 3)
+    values[:, 0] = 500 + np.repeat(np.random.default_rng(2).normal(size=n // 20), 20)  # TI-0 holds 20 samples
+    values[1000:1030, 0] = values[1000, 0]  # ... once 30 (under twice its longest habit): not stuck
     hour = ((times - f.START) // 3600).astype(int)
     values[:, 2] = 50 + np.random.default_rng(1).normal(size=hour.max() + 1)[hour]  # repeated between updates
     values[1500:, 1] = values[1500, 1]  # TI-1 freezes for the last ~83 minutes
@@ -36,9 +36,12 @@ async def test_hourly_repeats_are_not_samples_and_a_flatline_is_an_alarm() -> No
     assert sum(lab) == n - (hour.max() + 1)
     window = fold.tier2.window_totals(int(times[-1] // 300) + 1)
     assert window[0][2] <= hour.max() + 1  # one sample per hourly update at most
+    holding = [r.statistical.results.get("TI-0") for r in results]
+    assert all(s is None or s.status != "stuck" for s in holding)  # a sensor that naturally holds values
     frozen = [r.statistical.results.get("TI-1") for r in results[1500:]]
-    assert all(s is None or s.status != "stuck" for s in frozen[: 30 - 1])  # 30 updates x 10 s first
-    assert all(s is not None and s.status == "stuck" for s in frozen[35:])
+    # TI-1 never repeated a value in its baseline: stuck after STAT_STUCK_MIN_SAMPLES (5) samples and intervals
+    assert all(s is None or s.status != "stuck" for s in frozen[:5])
+    assert all(s is not None and s.status == "stuck" for s in frozen[5:])
     assert "unchanged" in frozen[-1].context  # type: ignore[union-attr]
     # the stuck value is kept out of the window, and the flatline is one alarm counting its readings
     assert window[0][1] < 1500 + 31
