@@ -78,10 +78,14 @@ class FoldState:
     epoch: int
     tier2: Tier2State | None
     book: AlarmBook
+    #: Sensors whose new operating point an operator accepted since the last fold (``accept`` in the
+    #: fold's hash): their baselines restart at the next folded entry's bucket, then the list empties.
+    accepts: tuple[str, ...] = ()
 
     def copy(self) -> FoldState:
         book = self.book
         return FoldState(
+            accepts=self.accepts,
             cursor=self.cursor,
             epoch=self.epoch,
             tier2=self.tier2.copy() if self.tier2 is not None else None,
@@ -189,6 +193,13 @@ class Folder:
         ms = np.array([entry_order(r.entry_id)[0] for r in readings], dtype=np.int64)
         tier = self.statistical
         buckets = tier.bucket_of(ms) if tier is not None else np.zeros(len(readings), dtype=np.int64)
+        if state.accepts:
+            # Accepted operating points take effect at the first entry folded after the acceptance
+            # (the acceptance moved the epoch, so every worker starts that fold from the same cursor).
+            slots = np.array([self.index.position[s] for s in state.accepts if s in self.index.position], dtype=np.intp)
+            if tier is not None and state.tier2 is not None and len(slots):
+                tier.accept_operating_point(state.tier2, slots, int(buckets[0]))
+            state.accepts = ()
         for bucket in np.unique(buckets):  # np.unique sorts: groups in stream order
             rows = np.flatnonzero(buckets == bucket)
             group = [readings[i] for i in rows]
@@ -276,6 +287,7 @@ class Folder:
         for observed in observations:
             if observed.kind in _MEASURED:
                 protected |= observed.level == Level.ALARM
+        protected &= ~tier.relearning(tier2, bucket)[None, :]  # an accepted new operating point fills first
         keep_rows = np.array([not counted for counted in decided.counted], dtype=bool)
         before = len(tier2.rows.get(bucket, ()))
         tier.learn(tier2, scores, bucket, protected=protected, keep_rows=keep_rows)

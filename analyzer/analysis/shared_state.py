@@ -32,7 +32,7 @@ from analyzer.tiers.statistical.forest import ForestModel
 from analyzer.tiers.statistical.state import Tier2State
 
 EVENTS_MAXLEN = 10_000
-_HEAD_FIELDS = ("cursor", "epoch", "t2", "t2:sensors", "flood", "windows", "limits")
+_HEAD_FIELDS = ("cursor", "epoch", "t2", "t2:sensors", "flood", "windows", "limits", "accept")
 
 _COMMIT = """
 local cur = redis.call('HGET', KEYS[1], 'cursor') or ''
@@ -195,8 +195,13 @@ class SharedFold:
         if self.folder.statistical is not None:
             tier2 = await self._tier2(meta, fields["t2:sensors"], buckets, rows, local)
         cursor = fields["cursor"]
+        accepts = tuple(a["sensor"] for a in orjson.loads(fields["accept"])) if fields["accept"] else ()
         return FoldState(
-            cursor=cursor.decode() if cursor else None, epoch=int(fields["epoch"] or 0), tier2=tier2, book=book
+            cursor=cursor.decode() if cursor else None,
+            epoch=int(fields["epoch"] or 0),
+            tier2=tier2,
+            book=book,
+            accepts=accepts,
         )
 
     async def _tier2(
@@ -304,6 +309,8 @@ class SharedFold:
                 if bucket not in tier2.buckets:
                     deletes.append(f"b:{bucket}")
                     dropped_rows.append(self.keys.rows(bucket))
+        if before.accepts and not after.accepts:
+            sets.append(("accept", b"[]"))  # applied by this fold (see Folder._fold_readings)
         book = after.book
         sets.append(("flood", orjson.dumps({"recent": list(book.recent_activations), "first": book.flood_first})))
         alarm_sets = [(k, dump_alarm(a)) for k, a in sorted(outcome.alarms.items()) if a is not None]

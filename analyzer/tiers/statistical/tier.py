@@ -46,7 +46,6 @@ become training rows for the multivariate models.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -71,7 +70,6 @@ from analyzer.tiers.statistical.window import (
     M2,
     MEAN,
     accumulate,
-    bucket_stats,
     combine,
     robust_centre_spread,
     std_of,
@@ -80,6 +78,8 @@ from analyzer.tiers.statistical.window import (
 _HOURLY_S = 3600.0
 #: A sensor missing for this many of its update intervals is stale.
 STALE_INTERVALS = 6
+#: Sample counts with a tabulated young-window factor (at 20,000 samples it is within 1e-4 of 1).
+_YOUNG_TABLE = 20_000
 #: The behaviour rows of a bucket array (``state.py``).
 BEHAVIOUR_ROWS = slice(RUN_S, BUCKET_ROWS)
 #: Steps below this share of the values' magnitude are float noise (float32 round trips), not resolution.
@@ -131,11 +131,26 @@ def _behaviour(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.
         return np.zeros(n), np.zeros(n), nan, nan.copy()
     step = raw[:, STEP].min(axis=0)
     gaps = raw[:, GAP_N]
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN: a sensor without two samples yet
+    with np.errstate(invalid="ignore", divide="ignore"):
         mean_gap = np.where(gaps > 0, raw[:, GAP_SUM_MS] / np.where(gaps > 0, gaps, 1) / 1000.0, np.nan)
-        interval = np.nanmedian(mean_gap, axis=0)
+    interval = _column_median(mean_gap)
     return raw[:, RUN_S].max(axis=0), raw[:, RUN_N].max(axis=0), np.where(np.isfinite(step), step, np.nan), interval
+
+
+def _stats_of(raw: np.ndarray) -> np.ndarray:
+    """Count, mean and M2 of each bucket of a stack ``(m, BUCKET_ROWS, n)`` (``window.bucket_stats``)."""
+    count = raw[:, COUNT]
+    mean = np.where(count > 0, np.nan_to_num(raw[:, 3]) + raw[:, 1], 0.0)
+    return np.stack([count, mean, raw[:, M2]], axis=1)
+
+
+def _column_median(x: np.ndarray) -> np.ndarray:
+    """``np.nanmedian(x, axis=0)`` without its slow path for small arrays (NaN for an all-NaN column)."""
+    ordered = np.sort(x, axis=0)  # NaN sort last
+    count = (~np.isnan(x)).sum(axis=0)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None, :], axis=0)[0]
+    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[None, :], axis=0)[0]
+    return np.where(count > 0, (low + high) / 2, np.nan)
 
 
 class StatisticalTier:
@@ -164,6 +179,12 @@ class StatisticalTier:
         self._interval = np.where(hourly, _HOURLY_S, 10.0)
         span = np.where(np.isnan(index.high - index.low), index.high_high - index.low_low, index.high - index.low)
         self._floor = settings.spread_floor * span  # NaN without limits: the sensor's resolution at scoring
+        #: Young-window factor by sample count (``behaviour.young_window_factor``), 1 beyond the table.
+        counts = np.arange(_YOUNG_TABLE, dtype=float)
+        self._young = np.r_[
+            young_window_factor(np.maximum(counts, settings.min_history), settings.z_confirm, min_samples=2), 1.0
+        ]
+        self._young[: settings.min_history] = self._young[min(settings.min_history, _YOUNG_TABLE)]  # not scored
         #: Forest features: every non-hourly sensor (laboratory values carry no news in between).
         self.features = tuple(name for name, h in zip(index.names, hourly, strict=True) if not h)
         self._feature_slots = np.array([index.position[f] for f in self.features], dtype=np.intp)
@@ -187,12 +208,12 @@ class StatisticalTier:
         cached = state.baselines.get(key)
         if cached is not None:
             return cached
-        totals = state.window_totals(bucket)
         raw = state.window_buckets(bucket)
+        totals = combine(_stats_of(raw)) if len(raw) else np.zeros((3, state.n_sensors))
         if restarted.any() and len(raw):
             numbers = np.array([b for b in sorted(state.buckets) if bucket - self.n_buckets <= b < bucket])
             keep = numbers[:, None] >= np.where(restarted, since, -np.inf)[None, :]  # (buckets, sensors)
-            parts = np.stack([bucket_stats(stats) for stats in raw])
+            parts = _stats_of(raw)
             parts[:, COUNT] = np.where(keep, parts[:, COUNT], 0.0)
             parts[:, M2] = np.where(keep, parts[:, M2], 0.0)
             totals = np.where(restarted, combine(parts), totals)
@@ -224,7 +245,7 @@ class StatisticalTier:
         floor = np.where(np.isnan(self._floor), np.nan_to_num(base.resolution), self._floor)
         floor = np.fmax(floor, 1e-9 * np.abs(np.nan_to_num(centre)) + 1e-12)
         # The young window's uncertainty, as a wider spread (the same factor on every threshold).
-        young = young_window_factor(np.maximum(count, s.min_history), s.z_confirm, min_samples=s.min_history)
+        young = self._young[np.clip(np.nan_to_num(count), 0, len(self._young) - 1).astype(np.intp)]
         wide = np.fmax(spread, floor) * young
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             z = (values - centre) / wide
