@@ -39,6 +39,7 @@ from analyzer.reading import PayloadError, Reading, parse_entry
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalTier, Tier2Scores, Tier2State
 from analyzer.tiers.statistical.forest import ForestModel
+from analyzer.tiers.statistical.monitor import PcaModel
 from schemas.alarms import AlarmEvent, AlarmKind
 from schemas.results import AnalysisResult
 
@@ -114,6 +115,8 @@ class FoldOutcome:
     buckets: set[int] = field(default_factory=set)
     rows: dict[int, np.ndarray] = field(default_factory=dict)
     models: list[ForestModel] = field(default_factory=list)
+    #: PCA monitors trained with those models, by model version.
+    pca: dict[str, PcaModel] = field(default_factory=dict)
     #: Seconds spent per stage (``heuristic``, ``statistical``, ``alarms``, ``results``), for telemetry.
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -247,9 +250,17 @@ class Folder:
             return
         model = await asyncio.to_thread(tier.train, tier2, first_entry)
         if model is not None:
-            tier.adopt(tier2, model, stream_time)
+            pca = await asyncio.to_thread(tier.train_pca, tier2, first_entry)
+            tier.adopt(tier2, model, stream_time, pca)
             outcome.models.append(model)
-            log.info("trained IsolationForest %s on %d rows", model.version, model.n_samples)
+            if pca is not None:
+                outcome.pca[model.version] = pca
+            log.info(
+                "trained IsolationForest %s on %d rows; PCA monitor %s",
+                model.version,
+                model.n_samples,
+                f"with {pca.monitor.n_components} components" if pca is not None else "not trained",
+            )
 
     def _in_alarm(self, state: FoldState) -> np.ndarray:
         """Sensors with a standing alarm of a protecting kind."""

@@ -29,6 +29,7 @@ from analyzer.analysis.fold import Folder, FoldOutcome, FoldState
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
 from analyzer.tiers.statistical.forest import ForestModel
+from analyzer.tiers.statistical.monitor import PcaModel
 from analyzer.tiers.statistical.state import Tier2State
 
 EVENTS_MAXLEN = 10_000
@@ -244,21 +245,30 @@ class SharedFold:
         version = meta.get("model_version")
         if version:
             if local is not None and local.model is not None and local.model.version == version:
-                state.model = local.model
+                state.model, state.pca = local.model, local.pca
             else:
                 state.model = await self.read_model(version)
                 if state.model is None:
                     raise RuntimeError(f"IsolationForest model {version} named by the shared state is missing")
+                state.pca = await self.read_pca(version)
         return state
 
     async def read_model(self, version: str) -> ForestModel | None:
         fields = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.model(version)))
         return load_model(fields) if fields else None
 
-    async def save_model(self, model: ForestModel) -> None:
+    async def read_pca(self, version: str) -> PcaModel | None:
+        raw = cast(bytes | None, await self.redis.hget(self.keys.model(version), "pca"))
+        return PcaModel.from_bytes(raw, version) if raw else None
+
+    async def save_model(self, model: ForestModel, pca: PcaModel | None = None) -> None:
+        """The forest and the PCA monitor trained with it, in one hash ``{stream}:model:{version}``."""
         key = self.keys.model(model.version)
+        fields = dump_model(model)
+        if pca is not None:
+            fields["pca"] = pca.to_bytes()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping=dump_model(model))  # type: ignore[arg-type]
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.pexpire(key, self.ttl_ms)
             await pipe.execute()
 
@@ -278,7 +288,7 @@ class SharedFold:
         """Write ``outcome`` if the stored state is still ``before``'s; else say where it is now."""
         after = outcome.state
         for model in outcome.models:
-            await self.save_model(model)
+            await self.save_model(model, outcome.pca.get(model.version))
         sets: list[tuple[str, bytes | str]] = []
         deletes: list[str] = []
         row_keys: list[str] = []

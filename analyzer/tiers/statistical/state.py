@@ -14,7 +14,8 @@ every replica that folds the same entries holds the same state, and the shared c
   and for the robust median/MAD.
 * ``sensors``: per-sensor arrays carried from reading to reading (last value, when it last
   changed, when it was last sampled, the frozen baseline of a sensor in alarm, ...).
-* ``learned`` / ``next_training`` / ``model``: the IsolationForest and when it is retrained:
+* ``learned`` / ``next_training`` / ``model`` / ``pca``: the IsolationForest and the PCA monitor
+  (trained together on the same rows) and when they are retrained:
   at fixed counts of learned rows, so when a model changes is part of the fold too.
 """
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from analyzer.tiers.statistical.forest import ForestModel
+from analyzer.tiers.statistical.monitor import PcaModel
 from analyzer.tiers.statistical.window import bucket_stats, combine, empty
 
 #: Per-sensor arrays carried from reading to reading (NaN = unknown / not set).
@@ -77,6 +79,8 @@ class Tier2State:
     #: Stream-id time (epoch s) of the last training, for the time-based retraining rule.
     trained_at: float = 0.0
     model: ForestModel | None = None
+    #: The PCA monitor trained with ``model`` on the same rows (``None``: too few rows or features).
+    pca: PcaModel | None = None
     #: A model version this catalogue cannot use (its features are missing here), if any.
     refused_version: str | None = None
     #: Baselines by bucket; valid for good because the buckets before a bucket never change.
@@ -104,6 +108,7 @@ class Tier2State:
             next_training=self.next_training,
             trained_at=self.trained_at,
             model=self.model,
+            pca=self.pca,
             refused_version=self.refused_version,
             baselines=self.baselines,
             finals=self.finals,

@@ -53,6 +53,7 @@ import numpy as np
 from analyzer.catalog.index import SensorIndex
 from analyzer.tiers.statistical.behaviour import young_window_factor
 from analyzer.tiers.statistical.forest import ForestModel, fit_model
+from analyzer.tiers.statistical.monitor import PcaModel, PcaScores, fit_pca_model, score_pca
 from analyzer.tiers.statistical.outcome import ABSENT, ANOMALY, INSUFFICIENT, NORMAL, NOT_UPDATED, STUCK
 from analyzer.tiers.statistical.settings import StatisticalSettings
 from analyzer.tiers.statistical.state import (
@@ -108,6 +109,7 @@ class Tier2Scores:
     ml_threshold: float  # the forest's calibrated threshold (inf: not certified yet)
     contributions: list[tuple[tuple[str, float], ...]]
     model_version: str | None
+    pca: PcaScores | None  # None: no PCA monitor yet
     after: np.ndarray  # (3, n) last value, changed at, seen at after the group
     times: np.ndarray
     elapsed_ms: float
@@ -283,6 +285,9 @@ class StatisticalTier:
             stale = np.where(~present & np.isfinite(last_seen), times[:, None] - last_seen, np.nan)
         ml_status, ml_raw, ml_score, contributions = self._score_forest(state, values)
         model = state.model
+        pca = None
+        if state.pca is not None:
+            pca = score_pca(state.pca, values[:, self._feature_slots], top=s.if_top_contributors)
         return Tier2Scores(
             values=values,
             centre=np.broadcast_to(centre, (n_rows, n)),
@@ -302,6 +307,7 @@ class StatisticalTier:
             ml_threshold=model.threshold if model is not None else float("inf"),
             contributions=contributions,
             model_version=model.version if model else None,
+            pca=pca,
             after=after,
             times=times,
             elapsed_ms=(time.perf_counter() - started) * 1000 / max(n_rows, 1),
@@ -527,8 +533,25 @@ class StatisticalTier:
             false_alarm_target=s.if_false_alarm_target,
         )
 
-    def adopt(self, state: Tier2State, model: ForestModel, stream_time: float) -> None:
+    def train_pca(self, state: Tier2State, version: str) -> PcaModel | None:
+        """The PCA monitor on the same rows as the forest (:meth:`training_rows`), its limits calibrated
+        on their last third to ``pca_false_alarm_target`` (``monitor.py``)."""
+        newest = state.newest
+        if newest is None:
+            return None
+        s = self.settings
+        return fit_pca_model(
+            self.training_rows(state),
+            self.features,
+            resolution=self.baseline(state, newest + 1).resolution[self._feature_slots],
+            target=s.pca_false_alarm_target,
+            explained=s.pca_explained,
+            version=version,
+        )
+
+    def adopt(self, state: Tier2State, model: ForestModel, stream_time: float, pca: PcaModel | None = None) -> None:
         state.model = model
+        state.pca = pca
         state.trained_at = stream_time
         state.next_training = state.learned + self.settings.if_retrain_after_rows
 
