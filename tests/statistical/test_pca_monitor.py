@@ -12,6 +12,7 @@ from tests.statistical import factories as f
 SETTINGS = StatisticalSettings(  # type: ignore[call-arg]
     _env_file=None,
     spread_floor=0.001,
+    if_min_training_span=0.0,
     if_min_training_rows=600,
     if_retrain_after_rows=100_000,
     if_retrain_interval_s=10**9,

@@ -10,6 +10,7 @@ from tests.statistical import factories as f
 SETTINGS = StatisticalSettings(  # type: ignore[call-arg]
     _env_file=None,
     min_history=30,
+    if_min_training_span=0.0,
     if_min_training_rows=50,
     if_retrain_after_rows=10_000,
     if_retrain_interval_s=10**9,

@@ -31,8 +31,10 @@ import numpy as np
 from analyzer.tiers.statistical.calibration import gaussian_threshold, scaled_chi2_threshold, threshold
 from analyzer.tiers.statistical.pca import PcaMonitor, carry_forward, fit_pca
 
-#: Fewest complete training rows for a PCA monitor (two thirds fit, one third calibrates).
+#: Fewest complete training rows for a PCA monitor (two thirds fit, one third calibrates), and per
+#: feature: a covariance of p sensors needs many more than p rows to be worth monitoring against.
 MIN_ROWS = 30
+ROWS_PER_FEATURE = 10
 
 
 @dataclass(frozen=True)
@@ -91,12 +93,12 @@ def fit_pca_model(
     version: str,
 ) -> PcaModel | None:
     """The monitor of ``rows`` (time order, columns = ``features``, NaN = absent), or ``None`` with
-    fewer than two features or :data:`MIN_ROWS` complete rows."""
+    fewer than two features or too few complete rows (:data:`MIN_ROWS`, :data:`ROWS_PER_FEATURE`)."""
     if len(features) < 2:
         return None
     filled = carry_forward(rows)
     filled = filled[~np.isnan(filled).any(axis=1)]
-    if len(filled) < MIN_ROWS:
+    if len(filled) < max(MIN_ROWS, ROWS_PER_FEATURE * len(features)):
         return None
     cut = 2 * len(filled) // 3
     fit, held = filled[:cut], filled[cut:]
@@ -117,20 +119,26 @@ def score_pca(model: PcaModel, x: np.ndarray, *, top: int) -> PcaScores:
     """Score rows ``x`` (columns = the model's features, NaN = absent: projected, never imputed)."""
     monitor = model.monitor
     scores = monitor.score(x)
+    # Matrix products over a batch may differ in the last bits with the batch's size (BLAS blocking);
+    # rounded to float32, a reading's scores are the same however the stream was batched.
+    t2, q = _settled(scores.t2), _settled(scores.q)
     with np.errstate(invalid="ignore"):
-        signed = monitor.residual_z(x)
-        absolute = np.abs(signed)
+        absolute = _settled(np.abs(monitor.residual_z(x)))
         residual = np.where(
             np.isnan(absolute).all(axis=1), np.nan, np.nanmax(np.nan_to_num(absolute, nan=-1.0), axis=1)
         )
-        flagged = (scores.t2 > model.t2_limit) | (scores.q > model.q_limit) | (residual > model.residual_limit)
+        flagged = (t2 > model.t2_limit) | (q > model.q_limit) | (residual > model.residual_limit)
     explained: list[tuple[tuple[str, float], ...]] = [()] * len(x)
     if flagged.any():
         rows = np.flatnonzero(flagged)
-        _, q_parts = monitor.contributions(x[rows])
+        q_parts = _settled(monitor.contributions(x[rows])[1])
         for k, row in enumerate(rows):
             order = np.argsort(-np.nan_to_num(absolute[row], nan=-1.0))[:top]
             explained[row] = tuple(
                 (monitor.features[j], round(float(q_parts[k, j]), 6)) for j in order if math.isfinite(q_parts[k, j])
             )
-    return PcaScores(model, scores.t2, scores.q, residual, flagged, explained)
+    return PcaScores(model, t2, q, residual, flagged, explained)
+
+
+def _settled(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32).astype(np.float64)

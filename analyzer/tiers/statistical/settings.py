@@ -29,6 +29,8 @@ variable                                default    meaning
 ``STAT_IF_MAX_SAMPLES``                 256        rows per tree
 ``STAT_IF_TRAINING_ROWS``               8640       training sample bound (rows drawn from the window)
 ``STAT_IF_MIN_TRAINING_ROWS``           200        no multivariate model until this many protected rows exist
+``STAT_IF_MIN_TRAINING_SPAN``           0.9        ... and until those rows span this share of the window
+                                                   (a model of half a day's cycle flags the other half)
 ``STAT_IF_FALSE_ALARM_TARGET``          0.001      the forest's threshold: the raw score the training rows
                                                    exceed at this rate (``calibration.threshold``; the
                                                    forest flags nothing until the rows can certify it)
@@ -38,7 +40,8 @@ variable                                default    meaning
                                                    else scaled chi-square / Gaussian extrapolation)
 ``STAT_PCA_EXPLAINED``                  0.9        share of the variance the retained components explain
 ``STAT_IF_RETRAIN_INTERVAL_S``          21600      retrain after this much stream time (6 h)
-``STAT_IF_RETRAIN_AFTER_ROWS``          2160       ... or once this many new rows were learned (6 h)
+``STAT_IF_RETRAIN_AFTER_ROWS``          2160       ... or once this many new rows were learned (6 h); a young
+                                                   model sooner: each time the rows double
 ``STAT_IF_SEED``                        0          random seed for sampling and the forest
 ``STAT_IF_TOP_CONTRIBUTORS``            5          sensors reported in ``ml.results.values``
 ======================================  =========  =================================================
@@ -72,6 +75,7 @@ class StatisticalSettings(BaseSettings):
     if_max_samples: int = Field(256, ge=2)
     if_training_rows: int = Field(8640, ge=10)
     if_min_training_rows: int = Field(200, ge=10)
+    if_min_training_span: float = Field(0.9, ge=0, le=1)
     if_false_alarm_target: float = Field(0.001, gt=0, lt=0.5)
     pca_false_alarm_target: float = Field(1e-5, gt=0, lt=0.5)
     pca_explained: float = Field(0.9, gt=0, le=1)

@@ -500,6 +500,10 @@ class StatisticalTier:
         s = self.settings
         if len(self.features) < 2 or state.learned < s.if_min_training_rows:
             return False  # fewer than two features (nothing cross-sensor to learn), or too few rows yet
+        newest, first = state.newest, min(state.rows, default=None)
+        if newest is None or first is None or (newest - first) * s.bucket_s < s.if_min_training_span * self.window_s:
+            # Normal operation has cycles (day and night, shifts): a model of part of one flags the rest.
+            return False
         if state.model is None or state.learned >= state.next_training:
             return True
         return stream_time - state.trained_at >= s.if_retrain_interval_s
@@ -553,7 +557,9 @@ class StatisticalTier:
         state.model = model
         state.pca = pca
         state.trained_at = stream_time
-        state.next_training = state.learned + self.settings.if_retrain_after_rows
+        # A young model is retrained each time the rows double (200, 400, 800, ...), then every
+        # if_retrain_after_rows: a first model fitted on half an hour must not serve for six.
+        state.next_training = state.learned + min(self.settings.if_retrain_after_rows, max(state.learned, 1))
 
     def usable(self, model: ForestModel) -> bool:
         """A shared model trained on features this catalogue does not have cannot be used here."""
