@@ -70,3 +70,29 @@ async def test_the_forest_is_trained_at_a_fold_point_and_flags_a_plant_wide_excu
     assert set(list(ml.results.values)[:3]) == {"TI-3", "TI-4", "TI-5"}
     forest = fold.alarm("forest:plant")
     assert forest is not None and forest.record is not None  # three readings: the forest's on-delay
+
+
+async def test_an_analyser_every_six_minutes_that_holds_values_is_not_stuck_until_it_really_freezes() -> None:
+    """Issue 13: a 10 s stuck rule flagged 90 % of a 6-minute analyser's normal rows. The rule is now
+    relative to the sensor's own longest unchanged run, and its resolution floors its spread."""
+    from analyzer.catalog.index import SensorIndex
+    from schemas.catalog import SensorCatalog, SensorSpec
+
+    catalog = SensorCatalog(plant="p", sensors=[SensorSpec(name="AI-1", unit="ppm", description="analyser")])
+    fold = f.InMemoryFold(SensorIndex.from_catalog(catalog), StatisticalSettings(_env_file=None))  # type: ignore[call-arg]
+    rng = np.random.default_rng(5)
+    n = 400
+    values = np.round((20 + 0.6 * rng.normal(size=n)) * 2) / 2  # 0.5 ppm steps: repeats are normal
+    values[360:] = values[359]  # then it freezes for 40 samples (4 h)
+    times = f.START + 360.0 * np.arange(n)
+    results = await fold.feed(values[:, None], times)
+    stuck = [
+        r.statistical is not None
+        and r.statistical.results.get("AI-1") is not None
+        and r.statistical.results["AI-1"].status == "stuck"
+        for r in results
+    ]
+    assert not any(stuck[:360])
+    assert all(stuck[-10:])
+    base = fold.tier.baseline(fold.tier2, int(times[300] // 300))
+    assert base.resolution[0] == 0.5 and 300 < base.interval[0] <= 420  # learned: 0.5 ppm every ~6 min
