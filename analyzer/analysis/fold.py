@@ -285,7 +285,8 @@ class Folder:
         """Learn the group into tier 2's window; returns the training rows it added, if any.
 
         A sensor is kept out of the window at a reading when an alarm of a protecting kind stands
-        on it right after that reading, or when the reading is a measured fault (beyond a limit,
+        on it right after that reading (once its window is mature, ``StatisticalTier.mature``), or
+        when the reading is a measured fault (beyond a limit,
         outside the instrument's range) even before its alarm's on-delay is met.
         """
         position = self.index.position
@@ -295,6 +296,7 @@ class Folder:
                 slot = position.get(sensor)
                 if slot is not None and kind in PROTECTING:
                     protected[row, slot] = True
+        protected &= tier.mature(tier2, bucket)[None, :]  # a young window learns everything (see mature)
         for observed in observations:
             if observed.kind in _MEASURED:
                 protected |= observed.level == Level.ALARM

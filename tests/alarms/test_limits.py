@@ -38,7 +38,7 @@ async def services(settings: Settings, tmp_path: Path) -> AsyncIterator[Services
     )
     path = tmp_path / "catalog.json"
     path.write_text(catalog.model_dump_json())
-    tier2 = StatisticalSettings(_env_file=None, min_history=30, bucket_s=60)  # type: ignore[call-arg]
+    tier2 = StatisticalSettings(_env_file=None, min_history=30, bucket_s=60, protect_min_span=0.0)  # type: ignore[call-arg]
     opened = await open_services(settings.model_copy(update={"sensor_catalog": path}), statistical_settings=tier2)
     yield opened
     await opened.close()

@@ -31,6 +31,7 @@ TIER2 = StatisticalSettings(
     _env_file=None,  # type: ignore[call-arg]
     bucket_s=300,
     min_history=60,
+    protect_min_span=0.0,  # baseline protection (frozen baselines) within the 4 h run too
     if_min_training_span=0.0,  # models within the 4 h run: forest at 450 rows, forest and PCA at 900
     if_min_training_rows=450,
     if_retrain_after_rows=450,

@@ -25,15 +25,20 @@ variable                                default    meaning
                                                    times the longest unchanged run in its baseline ...
 ``STAT_STUCK_MIN_SAMPLES``              5          ... and for at least this many of its own samples (and
                                                    sample intervals)
+``STAT_PROTECT_MIN_SPAN``               0.9        baseline protection (frozen baseline in alarm, alarmed readings
+                                                   kept out) once a sensor's learned samples span this share
+                                                   of the window; a younger window learns everything (limit
+                                                   breaches and out-of-range readings are always kept out)
 ``STAT_IF_N_ESTIMATORS``                100        trees in the forest
 ``STAT_IF_MAX_SAMPLES``                 256        rows per tree
 ``STAT_IF_TRAINING_ROWS``               8640       training sample bound (rows drawn from the window)
 ``STAT_IF_MIN_TRAINING_ROWS``           200        no multivariate model until this many protected rows exist
 ``STAT_IF_MIN_TRAINING_SPAN``           0.9        ... and until those rows span this share of the window
                                                    (a model of half a day's cycle flags the other half)
-``STAT_IF_FALSE_ALARM_TARGET``          0.001      the forest's threshold: the raw score the training rows
+``STAT_IF_FALSE_ALARM_TARGET``          0.0002     the forest's threshold: the raw score the training rows
                                                    exceed at this rate (``calibration.threshold``; the
-                                                   forest flags nothing until the rows can certify it)
+                                                   forest flags nothing until the rows can certify it:
+                                                   5,000 rows; at 10 s, about two flagged rows a day)
 ``STAT_PCA_FALSE_ALARM_TARGET``         1e-05      the PCA monitor's T^2, Q and per-sensor residual limits:
                                                    exceeded at this rate per row by the held-out third of
                                                    the training rows (empirical when they can certify it,
@@ -71,12 +76,14 @@ class StatisticalSettings(BaseSettings):
     stuck_factor: float = Field(2.0, ge=1)
     stuck_min_samples: int = Field(5, ge=2)
 
+    protect_min_span: float = Field(0.9, ge=0, le=1)
+
     if_n_estimators: int = Field(100, ge=1, le=1000)
     if_max_samples: int = Field(256, ge=2)
     if_training_rows: int = Field(8640, ge=10)
     if_min_training_rows: int = Field(200, ge=10)
     if_min_training_span: float = Field(0.9, ge=0, le=1)
-    if_false_alarm_target: float = Field(0.001, gt=0, lt=0.5)
+    if_false_alarm_target: float = Field(0.0002, gt=0, lt=0.5)
     pca_false_alarm_target: float = Field(1e-5, gt=0, lt=0.5)
     pca_explained: float = Field(0.9, gt=0, le=1)
     if_retrain_interval_s: float = Field(21600.0, gt=0)

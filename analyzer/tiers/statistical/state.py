@@ -65,6 +65,8 @@ class Baseline:
     longest_run_n: np.ndarray
     resolution: np.ndarray
     interval: np.ndarray
+    #: Seconds from the sensor's oldest learned sample in the window to the baseline's bucket.
+    span_s: np.ndarray
 
 
 @dataclass

@@ -228,7 +228,13 @@ class StatisticalTier:
             centre = np.where(np.isnan(median) | restarted, mean, median)
             spread = np.where(np.isnan(mad) | (mad <= 0) | restarted, std, mad)
         longest_s, longest_n, resolution, interval = _behaviour(raw)
-        baseline = Baseline(count, centre, spread, std, longest_s, longest_n, resolution, interval)
+        span = np.zeros(state.n_sensors)
+        if len(raw):
+            numbers = np.array([b for b in sorted(state.buckets) if bucket - self.n_buckets <= b < bucket])
+            learned = raw[:, COUNT] > 0
+            first = np.where(learned.any(axis=0), numbers[np.argmax(learned, axis=0)], bucket)
+            span = (bucket - first).astype(float) * self.settings.bucket_s
+        baseline = Baseline(count, centre, spread, std, longest_s, longest_n, resolution, interval, span)
         state.baselines[key] = baseline
         return baseline
 
@@ -462,7 +468,7 @@ class StatisticalTier:
         bucket boundaries only, so it does not depend on how batches fell."""
         sensors = state.sensors
         base = self.baseline(state, bucket)
-        hold = in_alarm & ~self.relearning(state, bucket)
+        hold = in_alarm & ~self.relearning(state, bucket) & self.mature(state, bucket)
         newly = hold & np.isnan(sensors["frozen_centre"])
         for name, fresh in (
             ("frozen_centre", base.centre),
@@ -470,6 +476,15 @@ class StatisticalTier:
             ("frozen_count", base.count),
         ):
             sensors[name] = np.where(newly, fresh, np.where(hold, sensors[name], np.nan))
+
+    def mature(self, state: Tier2State, bucket: int) -> np.ndarray:
+        """Sensors whose learned samples span ``protect_min_span`` of the window: only their baselines
+        are protected (frozen in alarm, statistical alarms kept out). A young window learns everything:
+        a baseline frozen from its first minutes cannot follow the plant's daily cycle, and its alarm
+        would stand for the rest of the day. A frozen baseline stays mature however long its fault lasts
+        (the window then empties of the sensor's samples: that must not release it)."""
+        frozen = ~np.isnan(state.sensors["frozen_centre"])
+        return frozen | (self.baseline(state, bucket).span_s >= self.settings.protect_min_span * self.window_s)
 
     def relearning(self, state: Tier2State, bucket: int) -> np.ndarray:
         """Sensors whose accepted new operating point has fewer than ``min_history`` samples yet: they
