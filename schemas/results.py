@@ -105,9 +105,30 @@ class MLResult(_Frozen):
     model_version: str | None = None
 
 
+class PcaResult(_Frozen):
+    """The PCA monitor beside the forest (same training rows): Hotelling's T^2 (inside the model
+    plane), Q / SPE (off it) and the largest per-sensor residual in units of that sensor's own residual
+    spread, each with its limit calibrated on the training rows; flagged when any exceeds its limit."""
+
+    #: Sensors with the largest residuals (the broken relation), each with its contribution to Q.
+    values: dict[str, float]
+    t2: float | None
+    t2_limit: float
+    q: float | None
+    q_limit: float
+    residual: float | None
+    residual_limit: float
+    status: Literal["Normal", "Anomaly"]
+    model_version: str
+
+
 class MLBlock(TierBlock):
+    """The multivariate detectors: ``results`` is the IsolationForest, ``pca`` the PCA monitor (absent
+    until one is trained: it needs two or more features and enough training rows)."""
+
     method: str = "isolation_forest"
     results: MLResult
+    pca: PcaResult | None = None
 
 
 class ValueCorrection(_Frozen):

@@ -75,6 +75,19 @@ class AcceptedLimits(BaseModel):
     note: str = ""
 
 
+class AcceptedOperatingPoint(BaseModel):
+    """An operator's statement that a sensor's current level is its new normal (a new operating point,
+    not a fault): tier 2 restarts the sensor's baseline from the next folded entry instead of holding
+    its pre-condition baseline frozen. Audited on ``{stream}:limits:audit``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sensor: str = Field(min_length=1)
+    accepted_by: str = Field(min_length=1)
+    accepted_at: AwareDatetime
+    note: str = ""
+
+
 def _resolution(values: np.ndarray) -> float:
     steps = np.abs(np.diff(np.unique(values)))
     steps = steps[steps > 0]

@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from analyzer.alarms import operations
 from analyzer.alarms.book import MaintenanceWindow
 from analyzer.alarms.codec import dump_alarm, load_alarm
-from analyzer.alarms.limits import AcceptedLimits
+from analyzer.alarms.limits import AcceptedLimits, AcceptedOperatingPoint
 from analyzer.alarms.operations import Outcome, TransitionError
 from analyzer.alarms.projection import AlarmProjector
 from analyzer.alarms.step import Alarm
@@ -270,6 +270,21 @@ class AlarmService:
             if await self._configure(keys=[self.keys.fold, self.keys.limits_audit], args=args):
                 return accepted
         raise TransitionError("accepted limits kept changing; try again")
+
+    async def accept_operating_point(self, catalog: SensorCatalog, accepted: AcceptedOperatingPoint) -> None:
+        """Accept a sensor's current level as its new normal: audited, and every replica restarts that
+        sensor's tier 2 baseline at the first entry folded after it (the fold's epoch moves)."""
+        if accepted.sensor not in catalog.by_name():
+            raise AlarmNotFound(f"no sensor {accepted.sensor!r} in the catalogue")
+        for _ in range(MAX_ATTEMPTS):
+            raw = cast(bytes | str | None, await self.redis.hget(self.keys.fold, "accept"))
+            pending = [p for p in (orjson.loads(raw) if raw else []) if p["sensor"] != accepted.sensor]
+            pending.append(accepted.model_dump(mode="json"))
+            audit = orjson.dumps({"action": "operating_point_accepted", **accepted.model_dump(mode="json")})
+            args: list[bytes | str] = ["accept", orjson.dumps(pending), raw or "", audit]
+            if await self._configure(keys=[self.keys.fold, self.keys.limits_audit], args=args):
+                return
+        raise TransitionError("accepted operating points kept changing; try again")
 
 
 def _idle_alarm(resolved: ResolvedAlarm) -> Alarm:

@@ -39,6 +39,7 @@ from analyzer.reading import PayloadError, PayloadLimits, Reading, parse_entry
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalTier, Tier2Scores, Tier2State
 from analyzer.tiers.statistical.forest import ForestModel
+from analyzer.tiers.statistical.monitor import PcaModel
 from schemas.alarms import AlarmEvent, AlarmKind
 from schemas.results import AnalysisResult
 
@@ -78,10 +79,14 @@ class FoldState:
     epoch: int
     tier2: Tier2State | None
     book: AlarmBook
+    #: Sensors whose new operating point an operator accepted since the last fold (``accept`` in the
+    #: fold's hash): their baselines restart at the next folded entry's bucket, then the list empties.
+    accepts: tuple[str, ...] = ()
 
     def copy(self) -> FoldState:
         book = self.book
         return FoldState(
+            accepts=self.accepts,
             cursor=self.cursor,
             epoch=self.epoch,
             tier2=self.tier2.copy() if self.tier2 is not None else None,
@@ -110,6 +115,8 @@ class FoldOutcome:
     buckets: set[int] = field(default_factory=set)
     rows: dict[int, np.ndarray] = field(default_factory=dict)
     models: list[ForestModel] = field(default_factory=list)
+    #: PCA monitors trained with those models, by model version.
+    pca: dict[str, PcaModel] = field(default_factory=dict)
     #: Seconds spent per stage (``heuristic``, ``statistical``, ``alarms``, ``results``), for telemetry.
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -189,6 +196,13 @@ class Folder:
         ms = np.array([entry_order(r.entry_id)[0] for r in readings], dtype=np.int64)
         tier = self.statistical
         buckets = tier.bucket_of(ms) if tier is not None else np.zeros(len(readings), dtype=np.int64)
+        if state.accepts:
+            # Accepted operating points take effect at the first entry folded after the acceptance
+            # (the acceptance moved the epoch, so every worker starts that fold from the same cursor).
+            slots = np.array([self.index.position[s] for s in state.accepts if s in self.index.position], dtype=np.intp)
+            if tier is not None and state.tier2 is not None and len(slots):
+                tier.accept_operating_point(state.tier2, slots, int(buckets[0]))
+            state.accepts = ()
         for bucket in np.unique(buckets):  # np.unique sorts: groups in stream order
             rows = np.flatnonzero(buckets == bucket)
             group = [readings[i] for i in rows]
@@ -236,9 +250,17 @@ class Folder:
             return
         model = await asyncio.to_thread(tier.train, tier2, first_entry)
         if model is not None:
-            tier.adopt(tier2, model, stream_time)
+            pca = await asyncio.to_thread(tier.train_pca, tier2, first_entry)
+            tier.adopt(tier2, model, stream_time, pca)
             outcome.models.append(model)
-            log.info("trained IsolationForest %s on %d rows", model.version, model.n_samples)
+            if pca is not None:
+                outcome.pca[model.version] = pca
+            log.info(
+                "trained IsolationForest %s on %d rows; PCA monitor %s",
+                model.version,
+                model.n_samples,
+                f"with {pca.monitor.n_components} components" if pca is not None else "not trained",
+            )
 
     def _in_alarm(self, state: FoldState) -> np.ndarray:
         """Sensors with a standing alarm of a protecting kind."""
@@ -263,7 +285,8 @@ class Folder:
         """Learn the group into tier 2's window; returns the training rows it added, if any.
 
         A sensor is kept out of the window at a reading when an alarm of a protecting kind stands
-        on it right after that reading, or when the reading is a measured fault (beyond a limit,
+        on it right after that reading (once its window is mature, ``StatisticalTier.mature``), or
+        when the reading is a measured fault (beyond a limit,
         outside the instrument's range) even before its alarm's on-delay is met.
         """
         position = self.index.position
@@ -273,9 +296,11 @@ class Folder:
                 slot = position.get(sensor)
                 if slot is not None and kind in PROTECTING:
                     protected[row, slot] = True
+        protected &= tier.mature(tier2, bucket)[None, :]  # a young window learns everything (see mature)
         for observed in observations:
             if observed.kind in _MEASURED:
                 protected |= observed.level == Level.ALARM
+        protected &= ~tier.relearning(tier2, bucket)[None, :]  # an accepted new operating point fills first
         keep_rows = np.array([not counted for counted in decided.counted], dtype=bool)
         before = len(tier2.rows.get(bucket, ()))
         tier.learn(tier2, scores, bucket, protected=protected, keep_rows=keep_rows)

@@ -14,8 +14,9 @@ out_of_range      value outside the instrument's range_min..range_max       -
 zscore            |z| >= STAT_Z_CONFIRM (severe at STAT_Z_IMMEDIATE)        |z| >= confirm - d (sigma)
 flatline          tier 2 says ``stuck``                                     -
 rate_of_change    |change per minute| > the sensor's max_rate_per_min       -
-stale             absent for more than 6 update intervals                   -
-forest            calibrated score >= STAT_IF_THRESHOLD                     -
+stale             absent for more than 6 learned intervals                   -
+forest            raw score above its calibrated threshold                  -
+pca               T^2, Q or a sensor's residual above its calibrated limit  -
 ================  ========================================================  ===========================
 """
 
@@ -31,6 +32,7 @@ from analyzer.alarms.step import Level
 from analyzer.catalog.index import SensorIndex
 from analyzer.tiers.heuristic import HeuristicTier
 from analyzer.tiers.statistical import StatisticalTier, Tier2Scores
+from analyzer.tiers.statistical.monitor import PcaScores
 from analyzer.tiers.statistical.outcome import ANOMALY, INSUFFICIENT, NORMAL, STUCK
 from schemas.alarms import AlarmKind
 
@@ -149,7 +151,7 @@ class Observer:
         )
         stale_for = scores.stale_for_s
         with np.errstate(invalid="ignore"):
-            stale_now = stale_for > tier.stale_after()
+            stale_now = stale_for > scores.stale_after_s
         stale = KindObservations(
             AlarmKind.STALE,
             _levels(stale_now, stale_now, (stale_now | scores.sampled) & self._enabled(AlarmKind.STALE)),
@@ -160,13 +162,43 @@ class Observer:
                 "transmitter and its communication)"
             ),
         )
-        return [zscore, flatline, roc, stale, self._forest(scores, tier)]
+        found = [zscore, flatline, roc, stale, self._forest(scores, tier)]
+        if scores.pca is not None:
+            found.append(self._pca(scores, scores.pca))
+        return found
+
+    def _pca(self, scores: Tier2Scores, pca: PcaScores) -> KindObservations:
+        """The PCA monitor: T^2, Q or a sensor's residual beyond its calibrated limit."""
+        model = pca.model
+        evaluated = ~np.isnan(pca.q) & self.policy.of(AlarmKind.PCA, None).enabled
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.fmax(
+                np.fmax(pca.t2 / model.t2_limit, pca.q / model.q_limit), pca.residual / model.residual_limit
+            )
+
+        def describe(row: int, _: int) -> str:
+            drivers = ", ".join(f"{n} ({c:.3g})" for n, c in pca.contributions[row][:3]) or "no single sensor"
+            return (
+                f"the sensors' usual relations broke: T^2 {pca.t2[row]:.3g} (limit {model.t2_limit:.3g}), "
+                f"Q {pca.q[row]:.3g} (limit {model.q_limit:.3g}), largest residual {pca.residual[row]:.2f} sigma "
+                f"(limit {model.residual_limit:.2f}); off-model sensors, with their share of Q: {drivers}"
+            )
+
+        return KindObservations(
+            AlarmKind.PCA,
+            _levels(pca.flagged, pca.flagged, evaluated),
+            np.full(len(pca.q), np.nan),
+            np.nan_to_num(ratio),
+            describe=describe,
+            evidence=lambda row, _: pca.contributions[row],
+            sensors=lambda row: tuple(name for name, _ in pca.contributions[row][:3]),
+        )
 
     def _forest(self, scores: Tier2Scores, tier: StatisticalTier) -> KindObservations:
-        score, threshold = scores.ml_score, tier.settings.if_threshold
+        score, threshold = scores.ml_score, scores.ml_threshold
         evaluated = ~np.isnan(score) & self.policy.of(AlarmKind.FOREST, None).enabled
         with np.errstate(invalid="ignore"):
-            flagged = score >= threshold
+            flagged = np.array([status == "Anomaly" for status in scores.ml_status], dtype=bool)
 
         def describe(row: int, _: int) -> str:
             drivers = ", ".join(f"{n} ({c:.3f})" for n, c in scores.contributions[row][:3]) or "no single sensor"

@@ -37,6 +37,7 @@ from schemas.results import (
     MLBlock,
     MLResult,
     MLStatus,
+    PcaResult,
     SensorStatus,
     Severity,
     StatisticalBlock,
@@ -167,10 +168,28 @@ class ResultBuilder:
                 values=dict(scores.contributions[row]),
                 score=float(score) if np.isfinite(score) else 0.0,
                 raw_score=float(raw) if np.isfinite(raw) else 0.0,
-                threshold=self.statistical.settings.if_threshold,
+                threshold=min(1.0, scores.ml_threshold),
                 status=status,
                 model_version=scores.model_version,
             ),
+            pca=self._pca(scores, row),
+        )
+
+    def _pca(self, scores: Tier2Scores, row: int) -> PcaResult | None:
+        pca = scores.pca
+        if pca is None:
+            return None
+        model = pca.model
+        return PcaResult.model_construct(
+            values=dict(pca.contributions[row]),
+            t2=_number(pca.t2[row]),
+            t2_limit=model.t2_limit,
+            q=_number(pca.q[row]),
+            q_limit=model.q_limit,
+            residual=_number(pca.residual[row]),
+            residual_limit=model.residual_limit,
+            status="Anomaly" if pca.flagged[row] else "Normal",
+            model_version=model.version,
         )
 
     def _confidence(self, counted: list[tuple[str, AlarmKind, str]], scores: Tier2Scores | None, row: int) -> float:
@@ -191,8 +210,17 @@ class ResultBuilder:
             sensor = record_id.split("@", 1)[0].split(":", 1)[1]
             z = abs(float(np.nan_to_num(scores.z[row, self.index.position[sensor]])))
             return float(min(0.9, max(0.5, 0.5 + 0.4 * (z - s.z_confirm) / max(2 * s.z_threshold - s.z_confirm, 1e-9))))
+        if kind == AlarmKind.PCA and scores.pca is not None:
+            pca, model = scores.pca, scores.pca.model
+            ratio = max(
+                float(np.nan_to_num(pca.t2[row])) / max(model.t2_limit, 1e-12),
+                float(np.nan_to_num(pca.q[row])) / max(model.q_limit, 1e-12),
+                float(np.nan_to_num(pca.residual[row])) / max(model.residual_limit, 1e-12),
+            )
+            return float(min(0.9, max(0.5, 0.5 + 0.4 * (ratio - 1.0))))  # 0.5 at its limit, 0.9 at twice it
         score = float(np.nan_to_num(scores.ml_score[row]))
-        return float(0.5 + 0.4 * max(0.0, score - s.if_threshold) / max(1e-9, 1.0 - s.if_threshold))
+        threshold = min(1.0, scores.ml_threshold)
+        return float(0.5 + 0.4 * max(0.0, score - threshold) / max(1e-9, 1.0 - threshold))
 
     def _normal_confidence(self, scores: Tier2Scores | None, row: int) -> float:
         if scores is None or self.statistical is None:
@@ -203,5 +231,5 @@ class ResultBuilder:
         closeness = float(finite.max()) / s.z_threshold if finite.size else 0.0
         score = scores.ml_score[row]
         if np.isfinite(score):
-            closeness = max(closeness, (float(score) - 0.5) / max(1e-9, s.if_threshold - 0.5))
+            closeness = max(closeness, (float(score) - 0.5) / max(1e-9, min(1.0, scores.ml_threshold) - 0.5))
         return 1.0 - 0.5 * min(max(closeness, 0.0), 1.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -28,10 +29,11 @@ from analyzer.analysis.fold import Folder, FoldOutcome, FoldState
 from analyzer.catalog.index import SensorIndex
 from analyzer.keys import RedisKeys
 from analyzer.tiers.statistical.forest import ForestModel
+from analyzer.tiers.statistical.monitor import PcaModel
 from analyzer.tiers.statistical.state import Tier2State
 
 EVENTS_MAXLEN = 10_000
-_HEAD_FIELDS = ("cursor", "epoch", "t2", "t2:sensors", "flood", "windows", "limits")
+_HEAD_FIELDS = ("cursor", "epoch", "t2", "t2:sensors", "flood", "windows", "limits", "accept")
 
 _COMMIT = """
 local cur = redis.call('HGET', KEYS[1], 'cursor') or ''
@@ -93,6 +95,7 @@ def dump_model(model: ForestModel) -> dict[str, bytes]:
         "trained_at": model.trained_at,
         "n_samples": model.n_samples,
         "training_s": model.training_s,
+        "raw_threshold": model.raw_threshold if math.isfinite(model.raw_threshold) else None,
     }
     return {"meta": json.dumps(meta).encode(), "model": model.to_bytes()}
 
@@ -106,6 +109,7 @@ def load_model(fields: Mapping[bytes, bytes]) -> ForestModel:
         trained_at=float(meta["trained_at"]),
         n_samples=int(meta["n_samples"]),
         training_s=float(meta["training_s"]),
+        raw_threshold=math.inf if meta.get("raw_threshold") is None else float(meta["raw_threshold"]),
     )
 
 
@@ -192,8 +196,13 @@ class SharedFold:
         if self.folder.statistical is not None:
             tier2 = await self._tier2(meta, fields["t2:sensors"], buckets, rows, local)
         cursor = fields["cursor"]
+        accepts = tuple(a["sensor"] for a in orjson.loads(fields["accept"])) if fields["accept"] else ()
         return FoldState(
-            cursor=cursor.decode() if cursor else None, epoch=int(fields["epoch"] or 0), tier2=tier2, book=book
+            cursor=cursor.decode() if cursor else None,
+            epoch=int(fields["epoch"] or 0),
+            tier2=tier2,
+            book=book,
+            accepts=accepts,
         )
 
     async def _tier2(
@@ -221,7 +230,7 @@ class SharedFold:
                 if b in buckets:
                     raw = buckets[b]
                     if raw:
-                        state.buckets[b] = np.frombuffer(raw, dtype="<f8").reshape(4, state.n_sensors).copy()
+                        state.buckets[b] = np.frombuffer(raw, dtype="<f8").reshape(-1, state.n_sensors).copy()
                     if rows.get(b):
                         chunk = np.frombuffer(b"".join(rows[b]), dtype="<f4").reshape(-1, state.n_sensors)
                         state.rows[b] = chunk.copy()
@@ -236,21 +245,30 @@ class SharedFold:
         version = meta.get("model_version")
         if version:
             if local is not None and local.model is not None and local.model.version == version:
-                state.model = local.model
+                state.model, state.pca = local.model, local.pca
             else:
                 state.model = await self.read_model(version)
                 if state.model is None:
                     raise RuntimeError(f"IsolationForest model {version} named by the shared state is missing")
+                state.pca = await self.read_pca(version)
         return state
 
     async def read_model(self, version: str) -> ForestModel | None:
         fields = cast(dict[bytes, bytes], await self.redis.hgetall(self.keys.model(version)))
         return load_model(fields) if fields else None
 
-    async def save_model(self, model: ForestModel) -> None:
+    async def read_pca(self, version: str) -> PcaModel | None:
+        raw = cast(bytes | None, await self.redis.hget(self.keys.model(version), "pca"))
+        return PcaModel.from_bytes(raw, version) if raw else None
+
+    async def save_model(self, model: ForestModel, pca: PcaModel | None = None) -> None:
+        """The forest and the PCA monitor trained with it, in one hash ``{stream}:model:{version}``."""
         key = self.keys.model(model.version)
+        fields = dump_model(model)
+        if pca is not None:
+            fields["pca"] = pca.to_bytes()
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(key, mapping=dump_model(model))  # type: ignore[arg-type]
+            pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
             pipe.pexpire(key, self.ttl_ms)
             await pipe.execute()
 
@@ -270,7 +288,7 @@ class SharedFold:
         """Write ``outcome`` if the stored state is still ``before``'s; else say where it is now."""
         after = outcome.state
         for model in outcome.models:
-            await self.save_model(model)
+            await self.save_model(model, outcome.pca.get(model.version))
         sets: list[tuple[str, bytes | str]] = []
         deletes: list[str] = []
         row_keys: list[str] = []
@@ -301,6 +319,8 @@ class SharedFold:
                 if bucket not in tier2.buckets:
                     deletes.append(f"b:{bucket}")
                     dropped_rows.append(self.keys.rows(bucket))
+        if before.accepts and not after.accepts:
+            sets.append(("accept", b"[]"))  # applied by this fold (see Folder._fold_readings)
         book = after.book
         sets.append(("flood", orjson.dumps({"recent": list(book.recent_activations), "first": book.flood_first})))
         alarm_sets = [(k, dump_alarm(a)) for k, a in sorted(outcome.alarms.items()) if a is not None]

@@ -2,8 +2,9 @@
 
 Every command reads the same settings (environment variables, ``.env``); options override a few.
 Commands live beside what they run: ``stack`` (api, worker, sweep, run), ``landing`` (ingest,
-simulate, replay), ``report`` (alarm performance), ``limits`` (learned limits), ``dashboard`` (the
-operator API); ``evaluate`` with its tool in ``analyzer/devtools``.
+simulate, replay), ``report`` (alarm performance), ``limits`` (learned limits), ``baseline``
+(accept a new operating point), ``dashboard`` (the operator API); ``evaluate`` with its tool in
+``analyzer/devtools``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``sensor-analyzer limits``: learned alarm limits for sensors the catalogue gives none."""
+"""``sensor-analyzer limits`` (learned alarm limits) and ``sensor-analyzer baseline`` (new operating points)."""
 
 from __future__ import annotations
 
@@ -84,5 +84,48 @@ def accept(
         finally:
             await services.close()
         typer.echo(f"accepted for {sensor}: {limits.model_dump(exclude_none=True)}")
+
+    asyncio.run(main())
+
+
+baseline_app = typer.Typer(help="Tier 2 baselines: accept a sensor's new operating point (audited).")
+app.add_typer(baseline_app, name="baseline")
+
+
+@baseline_app.command("accept")
+def accept_operating_point(
+    sensor: Annotated[str, typer.Argument(help="the sensor whose current level is its new normal")],
+    by: Annotated[str, typer.Option(help="who accepts it (recorded in the audit)")],
+    note: Annotated[str, typer.Option(help="why")] = "",
+    verbose: Verbose = False,
+) -> None:
+    """Accept a sensor's current level as a new operating point: its tier 2 baseline restarts from the
+    next analysed entry (while a condition is open it otherwise scores against the baseline frozen
+    when the condition began). Audited; every replica applies it from the same point of the stream."""
+    from pydantic import ValidationError
+
+    from analyzer.alarms.limits import AcceptedOperatingPoint
+
+    setup_logging(verbose)
+    settings = load_settings()
+    try:
+        accepted = AcceptedOperatingPoint(sensor=sensor, accepted_by=by, accepted_at=datetime.now(UTC), note=note)
+    except ValidationError as error:
+        raise typer.BadParameter(str(error.errors()[0]["msg"])) from None
+
+    async def main() -> None:
+        from analyzer.alarms.operations import TransitionError
+        from analyzer.alarms.service import AlarmNotFound
+        from analyzer.runtime.services import open_services
+
+        services = await open_services(settings, statistical=False)
+        try:
+            await services.alarms.accept_operating_point(services.index.catalog, accepted)
+        except (AlarmNotFound, TransitionError) as error:
+            typer.secho(str(error), err=True, fg="red")
+            raise typer.Exit(2) from None
+        finally:
+            await services.close()
+        typer.echo(f"accepted the current level of {sensor} as its new operating point; its baseline restarts")
 
     asyncio.run(main())

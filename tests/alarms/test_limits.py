@@ -13,8 +13,11 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from analyzer.alarms.limits import AcceptedLimits, Limits, suggest
+from analyzer.alarms.codec import load_alarm
+from analyzer.alarms.limits import AcceptedLimits, AcceptedOperatingPoint, Limits, suggest
 from analyzer.alarms.operations import TransitionError
+from analyzer.alarms.service import AlarmNotFound
+from analyzer.alarms.step import Phase
 from analyzer.runtime.services import Services, open_services
 from analyzer.settings import Settings
 from analyzer.tiers.statistical import StatisticalSettings
@@ -35,7 +38,7 @@ async def services(settings: Settings, tmp_path: Path) -> AsyncIterator[Services
     )
     path = tmp_path / "catalog.json"
     path.write_text(catalog.model_dump_json())
-    tier2 = StatisticalSettings(_env_file=None, min_history=30, bucket_s=60)  # type: ignore[call-arg]
+    tier2 = StatisticalSettings(_env_file=None, min_history=30, bucket_s=60, protect_min_span=0.0)  # type: ignore[call-arg]
     opened = await open_services(settings.model_copy(update={"sensor_catalog": path}), statistical_settings=tier2)
     yield opened
     await opened.close()
@@ -88,3 +91,39 @@ async def test_suggest_accept_and_apply(services: Services, redis_client: Redis)
     assert raw is not None and orjson.loads(raw)["record"]["count"] == 3
     assert services.pipeline.index.spec("AI-9").high == lim.high  # the folder now has them
     assert services.pipeline.base_index.spec("AI-9").high is None  # the catalogue itself is unchanged
+
+
+async def test_an_operator_accepts_a_new_operating_point(services: Services, redis_client: Redis) -> None:
+    """A lasting step holds its z-score alarm against the frozen baseline; accepting the new level
+    (audited) restarts the sensor's baseline at the next entry on every replica, and the alarm clears."""
+    rng = np.random.default_rng(4)
+    await _feed(services, [(500 + rng.normal(), round(40 + rng.normal(), 2)) for _ in range(200)], 0)
+    step = [(500 + rng.normal(), round(60 + rng.normal(), 2)) for _ in range(100)]  # 20 sigma, lasting
+    await _feed(services, step, 200)
+    raw = await redis_client.hget(services.keys.alarms, "zscore:AI-9")
+    assert raw is not None and orjson.loads(raw)["record"]["count"] >= 95  # flagged all along
+
+    with pytest.raises(AlarmNotFound):
+        await services.alarms.accept_operating_point(
+            services.index.catalog,
+            AcceptedOperatingPoint(sensor="XX-1", accepted_by="ada", accepted_at=datetime.now(UTC)),
+        )
+    epoch = int(await redis_client.hget(services.keys.fold, "epoch") or 0)
+    accepted = AcceptedOperatingPoint(sensor="AI-9", accepted_by="ada", accepted_at=datetime.now(UTC), note="new grade")
+    await services.alarms.accept_operating_point(services.index.catalog, accepted)
+    assert int(await redis_client.hget(services.keys.fold, "epoch") or 0) == epoch + 1
+    [(_, audit)] = await redis_client.xrange(services.keys.limits_audit)
+    record = orjson.loads(audit["record"])
+    assert (
+        record["action"] == "operating_point_accepted" and record["sensor"] == "AI-9" and record["note"] == "new grade"
+    )
+
+    ids = await _feed(services, [(500 + rng.normal(), round(60 + rng.normal(), 2)) for _ in range(100)], 300)
+    assert orjson.loads(await redis_client.hget(services.keys.fold, "accept") or b"[]") == []  # applied once
+    state = await services.pipeline.refresh()
+    assert state.tier2 is not None and not np.isnan(state.tier2.sensors["baseline_from"][1])
+    raw = await redis_client.hget(services.keys.alarms, "zscore:AI-9")
+    alarm = load_alarm(raw) if raw else None
+    assert alarm is None or alarm.phase not in (Phase.ACTIVE, Phase.PENDING_OFF)  # the new level is normal now
+    results = [await services.store.get_result(i) for i in ids[-30:]]
+    assert all(r is not None and r.final_status == "normal" for r in results)

@@ -31,8 +31,10 @@ TIER2 = StatisticalSettings(
     _env_file=None,  # type: ignore[call-arg]
     bucket_s=300,
     min_history=60,
-    if_min_training_rows=400,
-    if_retrain_after_rows=400,
+    protect_min_span=0.0,  # baseline protection (frozen baselines) within the 4 h run too
+    if_min_training_span=0.0,  # models within the 4 h run: forest at 450 rows, forest and PCA at 900
+    if_min_training_rows=450,
+    if_retrain_after_rows=450,
     if_n_estimators=40,
 )
 
@@ -88,6 +90,7 @@ async def _run(redis_url: str, tmp_path: Path, workers: int, documents: list[dic
                 i: (
                     tuple(sorted(r.statistical.z_scores.items())) if r.statistical else (),
                     (r.ml.results.status, round(r.ml.results.score, 9), r.ml.results.model_version) if r.ml else None,
+                    (r.ml.pca.status, r.ml.pca.q, r.ml.pca.t2, r.ml.pca.model_version) if r.ml and r.ml.pca else None,
                 )
                 for i, r in results.items()
             },
@@ -120,6 +123,7 @@ async def test_one_two_and_four_workers_give_identical_answers(redis_url: str, t
     anomalous = sum(v[0] == "anomaly" for v in one["verdicts"].values())
     assert 0 < anomalous < N and len(one["alarms"]) >= 3  # the run says something worth comparing
     assert any(t[1] is not None and t[1][0] in ("Normal", "Anomaly") for t in one["tier2"].values())  # forest trained
+    assert any(t[2] is not None for t in one["tier2"].values())  # and the PCA monitor
     for name, other in (("a second run", again), ("two workers", two), ("four workers", four)):
         differing = [i for i in one["verdicts"] if one["verdicts"][i] != other["verdicts"].get(i)]
         assert not differing, f"{name}: {len(differing)} verdicts differ, e.g. {differing[:3]}"

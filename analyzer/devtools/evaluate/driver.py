@@ -7,7 +7,8 @@ deadbands, learning, retraining at the fold's training points), with entry ids t
 reading times; no Redis. With ``fit`` rows, those are folded first (learning and training as they
 go), then the evaluated rows follow; if the evaluated rows do not start after the fit rows, their
 ids are shifted to come after them (reading times are kept). A catalogue whose sensors are all
-hourly gives the forest no feature: it is skipped with a warning.
+hourly gives the forest no feature: it is skipped with a warning (so does a single column: the
+forest and the PCA monitor are cross-sensor detectors).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
 from schemas.results import AnalysisResult
 
 #: Per-row scores the driver fills (column name -> meaning); see ``report.COLUMNS``.
-SCORES = ("max_abs_z", "if_score", "if_raw")
+SCORES = ("max_abs_z", "if_score", "if_raw", "t2", "q")
 Progress = Callable[[int], None]
 
 
@@ -109,6 +110,10 @@ def _record(out: Predictions, row: int, result: AnalysisResult) -> None:
     if ml is not None and ml.results.status in ("Normal", "Anomaly"):
         out.scores["if_score"][row] = ml.results.score
         out.scores["if_raw"][row] = ml.results.raw_score
+    pca = ml.pca if ml is not None else None
+    if pca is not None:
+        out.scores["t2"][row] = np.nan if pca.t2 is None else pca.t2
+        out.scores["q"][row] = np.nan if pca.q is None else pca.q
 
 
 async def run_stream(
@@ -125,9 +130,10 @@ async def run_stream(
     folder = Folder(index, tier)
     state = folder.new_state()
     out = Predictions.empty(len(data.times))
-    if not tier.features:
+    if len(tier.features) < 2:
         out.warnings.append(
-            "no sensor is usable as an IsolationForest feature (every column looks hourly); the forest is skipped"
+            "fewer than two sensors are usable as features of the cross-sensor detectors (IsolationForest, PCA): "
+            "they are skipped; per-sensor statistics still run"
         )
     shift_ms = 0
     if fit is not None and len(fit.times) and len(data.times) and data.times[0] <= fit.times[-1]:

@@ -11,7 +11,10 @@ Scores
 ``-IsolationForest.score_samples``: about 0.5 for typical rows, towards 1 for rows that isolate
 quickly. The operator-facing ``score`` is calibrated on the training window: the share of the
 training rows whose raw score is lower (an empirical CDF kept as 1001 quantiles), so 0.99 means
-"more unusual than 99 % of the last 24 hours". A reading is anomalous at ``score >= threshold``.
+"more unusual than 99 % of the last 24 hours". A reading is anomalous when its raw score is above
+``raw_threshold``: the score the training rows exceed at the configured false-alarm rate
+(``calibration.threshold``, finite-sample correct); ``+inf`` (never flags) while the training rows
+are too few to certify that rate.
 
 Missing values
 --------------
@@ -41,12 +44,15 @@ per feature, so they are computed for flagged rows only.
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
 from sklearn.ensemble._iforest import _average_path_length
+
+from analyzer.tiers.statistical.calibration import threshold
 
 _LEAF = -1  # scikit-learn's marker for a leaf's children
 
@@ -140,6 +146,15 @@ class ForestModel:
     trained_at: float
     n_samples: int
     training_s: float
+    #: Raw score above which a row is anomalous (calibrated on the training rows; inf: not certified).
+    raw_threshold: float = math.inf
+
+    @property
+    def threshold(self) -> float:
+        """``raw_threshold`` on the calibrated 0..1 scale (``inf`` when not certified)."""
+        return (
+            float(self.calibrate(np.array([self.raw_threshold]))[0]) if math.isfinite(self.raw_threshold) else math.inf
+        )
 
     def impute(self, x: np.ndarray) -> np.ndarray:
         return np.where(np.isnan(x), self.medians, x)
@@ -191,6 +206,7 @@ class ForestModel:
         trained_at: float,
         n_samples: int,
         training_s: float,
+        raw_threshold: float = math.inf,
     ) -> ForestModel:
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
             depth, denominator = arrays["shape"]
@@ -205,7 +221,15 @@ class ForestModel:
                 denominator=float(denominator),
             )
             return cls(
-                forest, features, arrays["medians"], arrays["quantiles"], version, trained_at, n_samples, training_s
+                forest,
+                features,
+                arrays["medians"],
+                arrays["quantiles"],
+                version,
+                trained_at,
+                n_samples,
+                training_s,
+                raw_threshold,
             )
 
 
@@ -231,8 +255,10 @@ def fit_model(
     max_samples: int = 256,
     seed: int = 0,
     version: str | None = None,
+    false_alarm_target: float = 0.001,
 ) -> ForestModel:
-    """Train, compile and calibrate a model on ``rows`` (columns = ``features``, NaN allowed)."""
+    """Train, compile and calibrate a model on ``rows`` (columns = ``features``, NaN allowed); its
+    threshold is the raw score the rows exceed at ``false_alarm_target``."""
     started = time.perf_counter()
     forest, medians = fit_forest(rows, n_estimators=n_estimators, max_samples=max_samples, seed=seed)
     compiled = compile_forest(forest)
@@ -249,4 +275,5 @@ def fit_model(
         trained_at=trained_at,
         n_samples=len(rows),
         training_s=time.perf_counter() - started,
+        raw_threshold=threshold(raw, false_alarm_target).value,
     )
