@@ -184,10 +184,11 @@ class StreamConsumer:
                     await self.process(held)
                 await step()
             except ResponseError as error:
-                if "NOGROUP" not in str(error):
+                if not str(error).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
-                # The stream or its group is gone (a Redis that lost its data, a deleted key): recreate
-                # the group from the start of what the stream holds, then go on.
+                # The stream or its group is gone (a Redis that lost its data, a deleted key; UNBLOCKED
+                # when it went while this reader was blocked): recreate the group from the start of
+                # what the stream holds, then go on.
                 log.warning("consumer %s: %s; creating the group again", self.consumer, error)
                 await ensure_group(self.redis, self.stream, self.group)
                 continue

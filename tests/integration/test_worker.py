@@ -354,3 +354,26 @@ async def test_entries_analysed_out_of_order_are_folded_in_stream_order(
     assert record.opened_at == results[ids[0]].timestamp
     assert record.last_seen == results[ids[5]].timestamp
     assert all(record.id in results[i].alarm_ids for i in ids)
+
+
+async def test_a_stream_deleted_under_a_blocked_reader_is_read_again_when_it_returns(
+    services: Services, redis_client: Redis, stream_key: str
+) -> None:
+    """Deleting the stream while XREADGROUP blocks answers UNBLOCKED (Redis 7); the worker must
+    recreate its group and go on, not die (seen under `make run` when the key was removed)."""
+    await land(services.lander, payloads(2))
+    worker = analysis_worker(
+        services.redis, services.keys, services.pipeline, ConsumerConfig(batch_size=10, block_ms=2000)
+    )
+    stop = asyncio.Event()
+    run = asyncio.create_task(worker.run(stop))
+    await wait_until(lambda: group_is_done(services.redis, stream_key), what="the first entries")
+    await asyncio.sleep(0.2)  # blocked in XREADGROUP now
+    await redis_client.delete(stream_key)
+    await asyncio.sleep(0.2)
+    assert not run.done(), run.exception() if run.done() else None
+    [entry_id] = await land(services.lander, payloads(1))
+    await wait_until(lambda: group_is_done(services.redis, stream_key), what="the new entry")
+    stop.set()
+    await asyncio.wait_for(run, 10)
+    assert entry_id in await services.store.existing_result_ids([entry_id])
