@@ -45,7 +45,9 @@ def stream_key(redis_url: str) -> Iterator[str]:
     key = f"test:{uuid.uuid4().hex[:12]}"
     yield key
     with redis.Redis.from_url(redis_url) as client:
+        # The stream's own keys start with it; the fold's keys carry it as a hash tag ({key}:...).
         names = list(client.scan_iter(match=f"{key}*", count=1000))
+        names += client.scan_iter(match=f"{{{key}}}*", count=1000)
         if names:
             client.delete(*names)
 
