@@ -14,7 +14,7 @@ and prints one table: per set, windows detected, false alarms per day, point-wis
 false-alarm rate, median detection delay, and how many series tier 2 scored at all (a series where
 no row got a z-score or a forest score is *silent*). Simulator rows per anomaly kind follow (their
 false alarms are those of the whole simulator set). The last line is one JSON object with the
-totals. Alarms are today's runs of consecutive anomalous rows (see ``evaluate.metrics``).
+totals. Alarms are the alarm step's activations, opened or re-activated .. cleared (see ``evaluate.metrics``).
 """
 
 from __future__ import annotations

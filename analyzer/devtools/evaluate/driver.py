@@ -24,6 +24,7 @@ from analyzer.catalog.index import SensorIndex
 from analyzer.devtools.evaluate.csv_input import LabelledData
 from analyzer.reading import MAX_MAGNITUDE, Reading, out_of_magnitude
 from analyzer.tiers.statistical import StatisticalSettings, StatisticalTier
+from schemas.alarms import AlarmEvent, AlarmEventKind
 from schemas.results import AnalysisResult
 
 #: Per-row scores the driver fills (column name -> meaning); see ``report.COLUMNS``.
@@ -46,6 +47,10 @@ class Predictions:
     models_trained: int = 0
     training_s: list[float] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The alarm activations an operator would have seen, ``(start, end)`` in epoch seconds: from an
+    #: alarm's opening (or re-activation) to its clearing, or to the last row while still active.
+    #: ``None``: predictions without the alarms' events (the rows' runs stand in for them).
+    activations: list[tuple[float, float]] | None = None
 
     @classmethod
     def empty(cls, n_rows: int) -> Predictions:
@@ -90,6 +95,28 @@ _DETECTOR = {
     "forest": "forest",
     "pca": "pca",
 }
+
+
+class Activations:
+    """Alarm activations from the alarm step's events (one per opening or re-activation)."""
+
+    _STARTS = frozenset({AlarmEventKind.OPENED, AlarmEventKind.REACTIVATED, AlarmEventKind.ESCALATED})
+
+    def __init__(self) -> None:
+        self.closed: list[tuple[float, float]] = []
+        self._open: dict[str, float] = {}
+
+    def feed(self, events: list[AlarmEvent]) -> None:
+        for event in events:
+            at = event.at.timestamp()
+            if event.kind in self._STARTS:
+                self._open.setdefault(event.alarm_id, at)
+            elif event.kind == AlarmEventKind.CLEARED and event.alarm_id in self._open:
+                self.closed.append((self._open.pop(event.alarm_id), at))
+
+    def until(self, last: float) -> list[tuple[float, float]]:
+        """Every activation, those still active ending at ``last``, in start order."""
+        return sorted(self.closed + [(start, max(start, last)) for start in self._open.values()])
 
 
 def caught_by(result: AnalysisResult) -> tuple[str, ...]:
@@ -139,10 +166,14 @@ async def run_stream(
     if fit is not None and len(fit.times) and len(data.times) and data.times[0] <= fit.times[-1]:
         shift_ms = int((fit.times[-1] - data.times[0]) * 1000) + settings.bucket_s * 1000
 
-    async def fold(rows: list[Reading]) -> list[AnalysisResult]:
+    activations = Activations()
+
+    async def fold(rows: list[Reading], *, evaluated: bool = True) -> list[AnalysisResult]:
         nonlocal state
         outcome = await folder.fold_readings(state, rows)
         state = outcome.state
+        if evaluated:
+            activations.feed(outcome.events)
         for model in outcome.models:
             out.models_trained += 1
             out.training_s.append(model.training_s)
@@ -150,7 +181,7 @@ async def run_stream(
 
     if fit is not None and len(fit.times):
         for start in range(0, len(fit.times), batch):
-            await fold(_readings(index, fit, start, min(start + batch, len(fit.times)), 0, 0))
+            await fold(_readings(index, fit, start, min(start + batch, len(fit.times)), 0, 0), evaluated=False)
     seq0 = len(fit.times) if fit is not None else 0
     refused = 0
     for start in range(0, len(data.times), batch):
@@ -161,6 +192,8 @@ async def run_stream(
             _record(out, int(result.id.rsplit("-", 1)[1]) - seq0, result)
         if progress is not None:
             progress(stop - start)
+    if len(data.times):
+        out.activations = activations.until(float(data.times[-1]))
     if refused:
         out.warnings.append(
             f"{refused} rows hold a value beyond the magnitude limit {MAX_MAGNITUDE:g} or infinite; the analyzer "

@@ -3,9 +3,9 @@
 Point-wise metrics count rows: a row is a true positive when it is labelled and flagged.
 
 Event-level metrics count what an operator sees. They are defined on two lists of time
-intervals (epoch seconds, both ends inclusive), so any source of alarms can feed them: today the
-runs of consecutive flagged rows (:func:`alarm_episodes`), later the alarm episodes of
-``analyzer/alarms`` (opened .. cleared):
+intervals (epoch seconds, both ends inclusive), so any source of alarms can feed them: the
+activations of ``analyzer/alarms`` (opened or re-activated .. cleared; the driver collects them), or
+the runs of consecutive flagged rows (:func:`alarm_episodes`) for predictions without them:
 
 * a labelled window is *detected* when at least one alarm overlaps it; its *detection delay* is
   the first overlapping alarm's start minus the window's start (0 when the alarm was already

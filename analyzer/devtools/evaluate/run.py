@@ -1,9 +1,10 @@
 """One evaluation: rows through the driver, then point-wise and event-level metrics on the scored part.
 
 Shared by the command and ``bench.quality``. The truth is a list of labelled windows (from a
-windows file, or the runs of a label column); the alarms are today the runs of consecutive
-anomalous rows (:func:`~.metrics.alarm_episodes`); the leading ``probation`` share of the rows is
-learned from and not scored.
+windows file, or the runs of a label column); the alarms are the alarm step's activations (opened
+or re-activated .. cleared, as an operator counts them), or, for predictions without them, the runs
+of consecutive anomalous rows (:func:`~.metrics.alarm_episodes`); the leading ``probation`` share of
+the rows is learned from and not scored.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def score(
     """Metrics of ``predictions`` on the rows after ``probation`` (see the module docstring)."""
     part = slice(probation, len(data.times))
     truth, flagged = data.labels[part], predictions.status[part]
-    alarms = alarm_episodes(data.times, predictions.status)
+    alarms = predictions.activations
+    if alarms is None:
+        alarms = alarm_episodes(data.times, predictions.status)
     events, by_kind = NO_EVENTS, {}
     if len(data.times) > probation:
         span = (float(data.times[probation]), float(data.times[-1]))
