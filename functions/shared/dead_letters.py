@@ -39,7 +39,7 @@ def bounded_maxlen(maxlen: int, max_payload_bytes: int, max_bytes: int) -> int:
     overhead, so the stream's size stays under ``max_bytes`` whatever is thrown at it.
 
     >>> bounded_maxlen(2000, 16 * 1024, 32 * 1024 * 1024)
-    1820
+    1795
     >>> bounded_maxlen(10, 1024, 10**9)
     10
     """

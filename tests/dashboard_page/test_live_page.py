@@ -54,6 +54,12 @@ async def test_a_stale_sensor_is_greyed_and_says_so(browser: Any, stack: Stack) 
     tile = page.locator(f'.tile[data-sensor="{sensor}"]')
     assert await tile.get_attribute("data-state") == "stale"
     await tile.scroll_into_view_if_needed()  # tiles out of view are not rendered (content-visibility)
+    # Rendered text appears with the next frames after the scroll; wait for them, then check it.
+    await page.wait_for_function(
+        "(s) => document.querySelector(`.tile[data-sensor='${s}'] .badge`).innerText.trim() !== ''",
+        arg=sensor,
+        timeout=TIMEOUT_MS,
+    )
     assert await tile.locator(".badge").inner_text() == "STALE"  # in words, not only grey
     assert "STALE" in await tile.inner_text()
     assert await page.locator('.tile[data-state="stale"]').count() == 1
