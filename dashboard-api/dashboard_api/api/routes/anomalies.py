@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis.asyncio import Redis
 
 from analyzer.alarms.operations import MAX_SHELVE_S, TransitionError
@@ -183,45 +185,79 @@ async def _get(alarms: AlarmService, anomaly_id: str) -> AlarmRecord:
 Action = Callable[[], Awaitable[AlarmRecord]]
 
 
-async def _perform(
-    request: Request,
-    *,
-    anomaly_id: str,
-    principal: Principal,
-    alarms: AlarmService,
-    redis: Redis,
-    keys: RedisKeys,
-    ttl_s: int,
-    body: dict[str, Any],
-    if_match: str | None,
-    idempotency_key: str | None,
-    action: Action,
-    done_by_caller: Callable[[AlarmRecord], bool],
-    verb: str,
-) -> JSONResponse:
-    """Run ``action`` with the workflow's rules: idempotency, 404/409 mapping, and the check that the
-    state the caller asked for is theirs (else someone else won: 409)."""
-    remembered = None
-    idempotent = None
-    if idempotency_key is not None:
-        fingerprint = {"path": request.url.path, "body": body, "if_match": if_match}
-        idempotent = IdempotentRequest(redis, keys, principal.name, idempotency_key, fingerprint, ttl_s)
-        remembered = await idempotent.begin()
-        if remembered is not None:
-            headers = {"ETag": remembered.etag} if remembered.etag else None
-            return JSONResponse(remembered.body, status_code=remembered.status_code, headers=headers)
-    try:
-        response = await _outcome(alarms, anomaly_id, action, done_by_caller, verb)
-    except BaseException:
+@dataclass(frozen=True)
+class Workflow:
+    """One operator's write request on one anomaly: who, the concurrency headers, and what it needs."""
+
+    request: Request
+    operator: Principal
+    alarms: AlarmService
+    redis: Redis
+    keys: RedisKeys
+    ttl_s: int
+    if_match: str | None
+    idempotency_key: str | None
+
+    @property
+    def by(self) -> str:
+        return self.operator.name
+
+    @property
+    def expected(self) -> str | None:
+        return _version(self.if_match)
+
+    async def perform(
+        self,
+        anomaly_id: str,
+        body: BaseModel,
+        action: Action,
+        done_by_caller: Callable[[AlarmRecord], bool],
+        verb: str,
+    ) -> JSONResponse:
+        """Run ``action`` with the workflow's rules: idempotency, 404/409 mapping, and the check that
+        the state the caller asked for is theirs (else someone else won: 409)."""
+        idempotent = None
+        if self.idempotency_key is not None:
+            fingerprint = {
+                "path": self.request.url.path,
+                "body": body.model_dump(mode="json"),
+                "if_match": self.if_match,
+            }
+            idempotent = IdempotentRequest(
+                self.redis, self.keys, self.by, self.idempotency_key, fingerprint, self.ttl_s
+            )
+            remembered = await idempotent.begin()
+            if remembered is not None:
+                headers = {"ETag": remembered.etag} if remembered.etag else None
+                return JSONResponse(remembered.body, status_code=remembered.status_code, headers=headers)
+        try:
+            response = await _outcome(self.alarms, anomaly_id, action, done_by_caller, verb)
+        except BaseException:
+            if idempotent is not None:
+                await idempotent.forget()
+            raise
         if idempotent is not None:
-            await idempotent.forget()
-        raise
-    if idempotent is not None:
-        if response.status_code in (status.HTTP_200_OK, status.HTTP_409_CONFLICT):
-            await idempotent.finish(response.status_code, _json(response), response.headers.get("ETag"))
-        else:
-            await idempotent.forget()
-    return response
+            if response.status_code in (status.HTTP_200_OK, status.HTTP_409_CONFLICT):
+                await idempotent.finish(response.status_code, _json(response), response.headers.get("ETag"))
+            else:
+                await idempotent.forget()
+        return response
+
+
+def _workflow(
+    request: Request,
+    operator: OperatorDep,
+    alarms: AlarmsDep,
+    redis: RedisDep,
+    keys: KeysDep,
+    config: ConfigDep,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> Workflow:
+    return Workflow(request, operator, alarms, redis, keys, config.idempotency_ttl_s, if_match, idempotency_key)
+
+
+WorkflowDep = Annotated[Workflow, Depends(_workflow)]
 
 
 def _json(response: JSONResponse) -> Any:
@@ -263,50 +299,23 @@ async def _outcome(
 
 @router.post("/{anomaly_id}/acknowledge", response_model=AnomalyPublic, responses=_WRITE_RESPONSES)
 async def acknowledge(
-    anomaly_id: AnomalyId,
-    request: Request,
-    operator: OperatorDep,
-    alarms: AlarmsDep,
-    redis: RedisDep,
-    keys: KeysDep,
-    config: ConfigDep,
-    body: AcknowledgeCreate | None = None,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
+    anomaly_id: AnomalyId, workflow: WorkflowDep, body: AcknowledgeCreate | None = None
 ) -> JSONResponse:
     """Acknowledge an open anomaly (someone is on it), with an optional note. The same operator
     acknowledging again changes nothing; another operator gets 409 naming who acknowledged."""
     body = body or AcknowledgeCreate()
-    return await _perform(
-        request,
-        anomaly_id=anomaly_id,
-        principal=operator,
-        alarms=alarms,
-        redis=redis,
-        keys=keys,
-        ttl_s=config.idempotency_ttl_s,
-        body=body.model_dump(mode="json"),
-        if_match=if_match,
-        idempotency_key=idempotency_key,
-        action=lambda: alarms.acknowledge(anomaly_id, by=operator.name, note=body.note, if_match=_version(if_match)),
-        done_by_caller=lambda r: not isinstance(r, ResolvedAlarm) and r.acknowledged_by == operator.name,
+    by, alarms = workflow.by, workflow.alarms
+    return await workflow.perform(
+        anomaly_id,
+        body,
+        action=lambda: alarms.acknowledge(anomaly_id, by=by, note=body.note, if_match=workflow.expected),
+        done_by_caller=lambda r: not isinstance(r, ResolvedAlarm) and r.acknowledged_by == by,
         verb="acknowledged",
     )
 
 
 @router.post("/{anomaly_id}/shelve", response_model=AnomalyPublic, responses=_WRITE_RESPONSES)
-async def shelve(
-    anomaly_id: AnomalyId,
-    body: ShelveCreate,
-    request: Request,
-    operator: OperatorDep,
-    alarms: AlarmsDep,
-    redis: RedisDep,
-    keys: KeysDep,
-    config: ConfigDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def shelve(anomaly_id: AnomalyId, body: ShelveCreate, workflow: WorkflowDep) -> JSONResponse:
     """Shelve an open anomaly for `minutes` or `until` a time (at most 7 days, ISA-18.2): it stays
     evaluated and counted, and unshelves itself when the time is over."""
     now = aware_now()
@@ -315,24 +324,15 @@ async def shelve(
         raise unprocessable(f"until ({until.isoformat()}) must be in the future")
     if until - now > timedelta(seconds=MAX_SHELVE_S):
         raise unprocessable(f"shelving is limited to {MAX_SHELVE_S // 3600} h")
-    return await _perform(
-        request,
-        anomaly_id=anomaly_id,
-        principal=operator,
-        alarms=alarms,
-        redis=redis,
-        keys=keys,
-        ttl_s=config.idempotency_ttl_s,
-        body=body.model_dump(mode="json"),
-        if_match=if_match,
-        idempotency_key=idempotency_key,
-        action=lambda: alarms.shelve(
-            anomaly_id, by=operator.name, until=until, reason=body.reason, if_match=_version(if_match)
-        ),
+    by, alarms = workflow.by, workflow.alarms
+    return await workflow.perform(
+        anomaly_id,
+        body,
+        action=lambda: alarms.shelve(anomaly_id, by=by, until=until, reason=body.reason, if_match=workflow.expected),
         done_by_caller=lambda r: (
             not isinstance(r, ResolvedAlarm)
             and r.shelf is not None
-            and r.shelf.by == operator.name
+            and r.shelf.by == by
             and r.shelf.reason == body.reason
         ),
         verb="shelved",
@@ -340,71 +340,33 @@ async def shelve(
 
 
 @router.post("/{anomaly_id}/unshelve", response_model=AnomalyPublic, responses=_WRITE_RESPONSES)
-async def unshelve(
-    anomaly_id: AnomalyId,
-    request: Request,
-    operator: OperatorDep,
-    alarms: AlarmsDep,
-    redis: RedisDep,
-    keys: KeysDep,
-    config: ConfigDep,
-    body: UnshelveCreate | None = None,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def unshelve(anomaly_id: AnomalyId, workflow: WorkflowDep, body: UnshelveCreate | None = None) -> JSONResponse:
     """Put a shelved anomaly back in view; an anomaly that is not shelved is left as it is."""
     body = body or UnshelveCreate()
-    return await _perform(
-        request,
-        anomaly_id=anomaly_id,
-        principal=operator,
-        alarms=alarms,
-        redis=redis,
-        keys=keys,
-        ttl_s=config.idempotency_ttl_s,
-        body=body.model_dump(mode="json"),
-        if_match=if_match,
-        idempotency_key=idempotency_key,
-        action=lambda: alarms.unshelve(anomaly_id, by=operator.name, note=body.note, if_match=_version(if_match)),
+    by, alarms = workflow.by, workflow.alarms
+    return await workflow.perform(
+        anomaly_id,
+        body,
+        action=lambda: alarms.unshelve(anomaly_id, by=by, note=body.note, if_match=workflow.expected),
         done_by_caller=lambda r: not isinstance(r, ResolvedAlarm) and r.shelf is None,
         verb="unshelved",
     )
 
 
 @router.post("/{anomaly_id}/resolve", response_model=AnomalyPublic, responses=_WRITE_RESPONSES)
-async def resolve(
-    anomaly_id: AnomalyId,
-    body: ResolveCreate,
-    request: Request,
-    operator: OperatorDep,
-    alarms: AlarmsDep,
-    redis: RedisDep,
-    keys: KeysDep,
-    config: ConfigDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def resolve(anomaly_id: AnomalyId, body: ResolveCreate, workflow: WorkflowDep) -> JSONResponse:
     """Resolve an anomaly with a note and a root cause from the documented list (`RootCausePublic`):
     it leaves the queue for the history (`/api/v1/resolved-anomalies`), and the next occurrence of
     the condition opens a new anomaly."""
     cause = RootCause(body.root_cause.value)
-    return await _perform(
-        request,
-        anomaly_id=anomaly_id,
-        principal=operator,
-        alarms=alarms,
-        redis=redis,
-        keys=keys,
-        ttl_s=config.idempotency_ttl_s,
-        body=body.model_dump(mode="json"),
-        if_match=if_match,
-        idempotency_key=idempotency_key,
-        action=lambda: alarms.resolve(
-            anomaly_id, by=operator.name, note=body.note, root_cause=cause, if_match=_version(if_match)
-        ),
+    by, alarms = workflow.by, workflow.alarms
+    return await workflow.perform(
+        anomaly_id,
+        body,
+        action=lambda: alarms.resolve(anomaly_id, by=by, note=body.note, root_cause=cause, if_match=workflow.expected),
         done_by_caller=lambda r: (
             isinstance(r, ResolvedAlarm)
-            and r.resolved_by == operator.name
+            and r.resolved_by == by
             and r.resolution_note == body.note
             and r.root_cause == cause
         ),
@@ -413,21 +375,10 @@ async def resolve(
 
 
 @router.post("/{anomaly_id}/reopen", response_model=AnomalyPublic, responses=_WRITE_RESPONSES)
-async def reopen(
-    anomaly_id: AnomalyId,
-    body: ReopenCreate,
-    request: Request,
-    operator: OperatorDep,
-    alarms: AlarmsDep,
-    redis: RedisDep,
-    keys: KeysDep,
-    config: ConfigDep,
-    if_match: IfMatch = None,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
+async def reopen(anomaly_id: AnomalyId, body: ReopenCreate, workflow: WorkflowDep) -> JSONResponse:
     """Put a resolved anomaly back in the queue (unacknowledged, returned to normal), its history
     kept; one that is open already is left as it is."""
-    expected = _version(if_match)
+    expected, alarms = workflow.expected, workflow.alarms
 
     async def action() -> AlarmRecord:
         if expected is not None:
@@ -437,19 +388,11 @@ async def reopen(
                     f"anomaly {anomaly_id} changed since you read it (etag {current.etag}, you sent {expected})",
                     current,
                 )
-        return await alarms.reopen(anomaly_id, by=operator.name, note=body.note)
+        return await alarms.reopen(anomaly_id, by=workflow.by, note=body.note)
 
-    return await _perform(
-        request,
-        anomaly_id=anomaly_id,
-        principal=operator,
-        alarms=alarms,
-        redis=redis,
-        keys=keys,
-        ttl_s=config.idempotency_ttl_s,
-        body=body.model_dump(mode="json"),
-        if_match=if_match,
-        idempotency_key=idempotency_key,
+    return await workflow.perform(
+        anomaly_id,
+        body,
         action=action,
         done_by_caller=lambda r: not isinstance(r, ResolvedAlarm),
         verb="reopened",
