@@ -1,9 +1,10 @@
 """Fixtures of the dashboard page's browser tests: the real local stack (``stack.py``) and headless
 Debian Chromium driven by playwright (no browser download). Without a ``chromium`` binary the tests
-skip and say why; ``make system-deps`` installs it (CI runs it)."""
+skip and say why, except under ``CI=true`` where they fail; ``make system-deps`` installs it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +20,10 @@ pytestmark = pytest.mark.redis
 def chromium() -> str:
     binary = chromium_binary()
     if binary is None:
-        pytest.skip("no chromium binary: `make system-deps` installs Debian's chromium for the page's browser tests")
+        reason = "no chromium binary: `make system-deps` installs Debian's chromium for the page's browser tests"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: the page must be tested in a real browser)")
+        pytest.skip(reason)
     return binary
 
 
